@@ -1,0 +1,90 @@
+"""The Hub model card (``README.md`` with YAML front matter) written next to every output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from .recipe import Recipe
+
+
+def _fmt_bytes(n: Optional[float]) -> str:
+    return "n/a" if not n else f"{n / 1e6:.1f} MB"
+
+
+def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[str, Any],
+                     baseline: Optional[Dict[str, Any]], labels: List[str], fmt: str) -> None:
+    """Write ``folder/README.md``: front matter (language bn, pipeline tag, base model, metrics) and a table."""
+    tags = ["optimum-bengali", "bengali", "text-classification", *sorted({s.type_name for s in recipe.steps})]
+    if fmt == "openvino":
+        tags.append("openvino")
+    front: Dict[str, Any] = {
+        "language": ["bn"],
+        "library_name": "optimum-intel" if fmt == "openvino" else "transformers",
+        "pipeline_tag": "text-classification",
+        "tags": tags,
+        "model-index": [{
+            "name": folder.name,
+            "results": [{
+                "task": {"type": "text-classification", "name": "Text Classification"},
+                "metrics": [
+                    {"type": "accuracy", "value": round(metrics["accuracy"], 4), "name": "accuracy"},
+                    {"type": "f1", "value": round(metrics["macro_f1"], 4), "name": "macro F1"},
+                    {"type": "f1", "value": round(metrics["weighted_f1"], 4), "name": "weighted F1"},
+                ],
+            }],
+        }],
+    }
+    if not Path(source).exists():
+        front["base_model"] = source
+    rows = [("", "this model", "input model")]
+
+    def row(name: str, key: str, fn) -> None:
+        rows.append((name, fn(metrics.get(key)), fn(baseline.get(key)) if baseline else "not measured"))
+
+    row("accuracy", "accuracy", lambda v: f"{100 * v:.2f}" if v is not None else "n/a")
+    row("macro-F1", "macro_f1", lambda v: f"{100 * v:.2f}" if v is not None else "n/a")
+    row("weighted-F1", "weighted_f1", lambda v: f"{100 * v:.2f}" if v is not None else "n/a")
+    for bs in (1, 8):
+        row(f"latency p50, batch {bs} (ms)", f"latency_bs{bs}",
+            lambda v: f"{v['p50_ms']:.2f}" if v else "n/a")
+    row("parameters", "parameters", lambda v: f"{v:,}" if v else "n/a")
+    row("non-zero parameters", "nonzero_parameters", lambda v: f"{v:,}" if v else "n/a")
+    row("bytes on disk", "bytes_on_disk", _fmt_bytes)
+    row("peak RSS", "peak_rss_bytes", _fmt_bytes)
+    table = "\n".join("| " + " | ".join(r) + " |" + ("\n|---|---|---|" if i == 0 else "")
+                      for i, r in enumerate(rows))
+    load = ("from optimum.intel import OVModelForSequenceClassification as Model" if fmt == "openvino" else
+            "from optimum_bengali import TorchInt8ModelForSequenceClassification as Model" if fmt == "torch-int8"
+            else "from transformers import AutoModelForSequenceClassification as Model")
+    body = f"""
+# {folder.name}
+
+A Bengali text classifier ({', '.join(labels)}) compressed from `{source}` with the
+[optimum-bengali](https://github.com/optimum-bengali/optimum-bengali) recipe **{recipe.name}**:
+{recipe.description}
+
+Steps: {' -> '.join(s.type_name for s in recipe.steps)} (full settings in `recipe.yaml`, all
+measurements in `compression_report.json`).
+
+## Measured on the test split ({metrics.get('n_eval')} sentences), same run, same machine
+
+{table}
+
+Latency is the model call alone on real test sentences in order, dynamic padding, after a warm-up.
+
+## Use
+
+```python
+from transformers import AutoTokenizer
+{load}
+model = Model.from_pretrained("path/or/repo-id")
+tokenizer = AutoTokenizer.from_pretrained("path/or/repo-id")
+logits = model(**tokenizer(["আমি আজ খুব খুশি"], return_tensors="pt")).logits
+print(model.config.id2label[int(logits.argmax(-1))])
+```
+"""
+    text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
+    (folder / "README.md").write_text(text, encoding="utf-8")

@@ -1,0 +1,17 @@
+"""Exceptions raised by optimum-bengali. Each message says what was wrong and what to do."""
+
+
+class OptimumBengaliError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class RecipeError(OptimumBengaliError, ValueError):
+    """A recipe is malformed: unknown step, unknown field, wrong type or out-of-range value."""
+
+
+class DataError(OptimumBengaliError, ValueError):
+    """The data set cannot be used: missing split or column, empty split, unknown labels."""
+
+
+class ModelError(OptimumBengaliError, ValueError):
+    """The model cannot be used: not a sequence classifier, wrong format for a step, ..."""

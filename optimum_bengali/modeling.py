@@ -1,0 +1,183 @@
+"""Loading classifiers (PyTorch, OpenVINO IR, torch int8) and building small ones from a config."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+
+import torch
+from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
+                          BertForSequenceClassification, BertTokenizerFast, PreTrainedModel,
+                          PreTrainedTokenizerBase)
+
+from .errors import ModelError
+
+#: Architectures that ``--from-config`` can build (shape only, random weights).
+CONFIG_SHAPES: Dict[str, Dict[str, int]] = {
+    # the shape of bert-base-multilingual-cased: 177.9 M parameters with a 6-label head
+    "bert-base-multilingual-cased-shape": dict(vocab_size=119547, hidden_size=768, num_hidden_layers=12,
+                                               num_attention_heads=12, intermediate_size=3072),
+    "bert-small-shape": dict(vocab_size=0, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                             intermediate_size=1024),
+    "bert-tiny-shape": dict(vocab_size=0, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=128),
+}
+
+OPENVINO_FILE = "openvino_model.xml"
+TORCH_INT8_FILE = "torch_int8_config.json"
+
+
+def model_format(path: Union[str, Path]) -> str:
+    """``"openvino"``, ``"torch-int8"`` or ``"pytorch"`` for a saved folder (``"pytorch"`` for Hub ids)."""
+    path = Path(path)
+    if (path / OPENVINO_FILE).is_file():
+        return "openvino"
+    if (path / TORCH_INT8_FILE).is_file():
+        return "torch-int8"
+    return "pytorch"
+
+
+def check_sequence_classifier(config: Any, where: str) -> None:
+    """Raise :class:`ModelError` unless ``config`` describes a sequence classifier."""
+    archs = getattr(config, "architectures", None) or []
+    if archs and not any(a.endswith("ForSequenceClassification") for a in archs):
+        raise ModelError(f"{where} is a {', '.join(archs)}, not a sequence classifier; fine-tune one first "
+                         "(`optimum-bengali finetune --model ...`) or give an AutoModelForSequenceClassification")
+
+
+def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
+    """Load a classifier saved by this package or any AutoModelForSequenceClassification.
+
+    Returns a ``PreTrainedModel`` (PyTorch FP32 or torch int8) or an ``OVModelForSequenceClassification``.
+    """
+    if isinstance(model, PreTrainedModel):
+        check_sequence_classifier(model.config, type(model).__name__)
+        return model
+    fmt = model_format(model)
+    if fmt == "openvino":
+        from optimum.intel import OVModelForSequenceClassification
+
+        return OVModelForSequenceClassification.from_pretrained(str(model), **kwargs)
+    if fmt == "torch-int8":
+        from .quantization.torch_dynamic import TorchInt8ModelForSequenceClassification
+
+        return TorchInt8ModelForSequenceClassification.from_pretrained(model)
+    try:
+        config = AutoConfig.from_pretrained(str(model))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load a model from {str(model)!r}: {exc}") from None
+    check_sequence_classifier(config, str(model))
+    return AutoModelForSequenceClassification.from_pretrained(str(model), **kwargs)
+
+
+def load_tokenizer(model: Union[str, Path]) -> PreTrainedTokenizerBase:
+    """The tokenizer saved with a model, checked not to damage Bengali text."""
+    tok = AutoTokenizer.from_pretrained(str(model))
+    check_bengali_tokenizer(tok)
+    return tok
+
+
+def has_default_labels(config: Any) -> bool:
+    """True when ``id2label`` is the ``LABEL_0, LABEL_1, ...`` placeholder transformers fills in."""
+    id2label = getattr(config, "id2label", None) or {}
+    return all(re.fullmatch(r"LABEL_\d+", str(v)) for v in id2label.values())
+
+
+_PROBE = "আমি খুব খুশি, কিন্তু মনটা একটু খারাপ।"
+
+
+def check_bengali_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Raise if the tokenizer strips Bengali vowel signs (lowercasing / accent stripping).
+
+    Bengali vowel signs are combining marks; BERT's ``do_lower_case``/``strip_accents`` delete them.
+    """
+    pieces = tokenizer.tokenize(_PROBE)
+    joined = "".join(p.replace("##", "").replace("▁", "") for p in pieces)
+    if "ি" not in joined or "ু" not in joined:
+        if tokenizer.unk_token and all(p == tokenizer.unk_token for p in pieces if p.strip("▁")):
+            return  # a tokenizer that knows no Bengali at all; the [UNK] rate report says so
+        raise ModelError("this tokenizer deletes Bengali vowel signs (it lowercases or strips accents): "
+                         f"{_PROBE!r} -> {pieces}. Use a cased tokenizer, or save it with "
+                         "do_lower_case=False and strip_accents=False")
+
+
+def unk_rate(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> float:
+    """Fraction of word pieces that are the unknown token."""
+    total = unk = 0
+    unk_id = tokenizer.unk_token_id
+    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+        total += len(ids)
+        unk += sum(1 for i in ids if i == unk_id)
+    return unk / max(total, 1)
+
+
+def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 8000,
+                              model_max_length: int = 512) -> BertTokenizerFast:
+    """Train a cased WordPiece tokenizer (no lowercasing, no accent stripping) on ``texts``."""
+    from tokenizers import BertWordPieceTokenizer
+
+    raw = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
+                                 handle_chinese_chars=True)
+    raw.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=2, show_progress=False)
+    tok = BertTokenizerFast(tokenizer_object=raw._tokenizer, do_lower_case=False, strip_accents=False,
+                            tokenize_chinese_chars=True, model_max_length=model_max_length,
+                            unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
+                            mask_token="[MASK]")
+    check_bengali_tokenizer(tok)
+    return tok
+
+
+def build_from_config(shape: str, texts: List[str], label_names: List[str], vocab_size: int = 8000,
+                      seed: int = 42, **overrides: int) -> Tuple[BertForSequenceClassification, BertTokenizerFast]:
+    """A randomly initialised BERT classifier of a named shape, with a tokenizer trained on ``texts``.
+
+    The tokenizer has at most ``vocab_size`` pieces; the model keeps the shape's own vocabulary size
+    when it has one (mBERT: 119,547 rows) so that its parameter count and size match the real model.
+    """
+    if shape not in CONFIG_SHAPES:
+        raise ModelError(f"unknown shape {shape!r}; known: {', '.join(CONFIG_SHAPES)}")
+    tok = train_wordpiece_tokenizer(texts, vocab_size=vocab_size)
+    dims = dict(CONFIG_SHAPES[shape])
+    dims.update(overrides)
+    dims["vocab_size"] = max(dims["vocab_size"], len(tok))
+    config = BertConfig(**dims, num_labels=len(label_names), pad_token_id=tok.pad_token_id,
+                        id2label=dict(enumerate(label_names)),
+                        label2id={n: i for i, n in enumerate(label_names)})
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config)
+    model.config.architectures = ["BertForSequenceClassification"]
+    return model.eval(), tok
+
+
+def parameter_counts(model: torch.nn.Module) -> Dict[str, int]:
+    """Parameters and non-zero parameters of a PyTorch model (int8 packed weights included)."""
+    total = nonzero = 0
+    seen = set()
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        nonzero += int(torch.count_nonzero(p.detach()).item())
+    for module in model.modules():  # dynamically quantized Linear layers keep packed weights
+        weight_fn = getattr(module, "weight", None)
+        if callable(weight_fn) and not isinstance(weight_fn, torch.nn.Parameter):
+            for t in (weight_fn(), module.bias() if callable(getattr(module, "bias", None)) else None):
+                if t is None:
+                    continue
+                total += t.numel()
+                nonzero += int(torch.count_nonzero(t.dequantize() if t.is_quantized else t).item())
+    return {"parameters": total, "nonzero_parameters": nonzero}
+
+
+def is_int8_torch(model: torch.nn.Module) -> bool:
+    """True when the model holds dynamically quantized (int8) Linear layers."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    return any(isinstance(m, DynamicLinear) for m in model.modules())
+
+
+def read_json(path: Union[str, Path]) -> Dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

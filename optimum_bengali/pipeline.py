@@ -1,0 +1,214 @@
+"""``apply_recipe``: run a recipe's steps on a classifier and write a measured, loadable folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from datasets import DatasetDict
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
+
+from .card import write_model_card
+from .data import LabelledData, load_data
+from .errors import ModelError
+from .evaluation import measure_saved_model
+from .modeling import has_default_labels, is_int8_torch, load_model, load_tokenizer, parameter_counts, unk_rate
+from .recipe import Recipe, load_recipe
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CompressionState:
+    """What steps read and change. Steps replace ``model``/``tokenizer`` and append to ``report``."""
+
+    model: Any
+    tokenizer: PreTrainedTokenizerBase
+    data: LabelledData
+    teacher: PreTrainedModel
+    teacher_source: str
+    staging_dir: Path
+    work_dir: Path
+    seed: int = 42
+    format: str = "pytorch"
+    saved: bool = False
+    progress: bool = True
+    report: List[Dict[str, Any]] = field(default_factory=list)
+    counts: Dict[str, int] = field(default_factory=dict)
+
+    def note(self, **info: Any) -> None:
+        """Add measured facts about the running step to the report (e.g. sparsity per layer)."""
+        self.report[-1].update(info)
+
+    def torch_model(self, step: str) -> PreTrainedModel:
+        """The current model, which ``step`` needs to be a PyTorch ``PreTrainedModel``."""
+        if not isinstance(self.model, PreTrainedModel):
+            raise ModelError(f"step {step!r} needs a PyTorch model but the model is now {self.format}; "
+                             "put quantization last in the recipe")
+        return self.model
+
+
+@dataclass
+class CompressionResult:
+    """What :func:`apply_recipe` returns: where the model is, the recipe used and the measurements."""
+
+    output_dir: Path
+    recipe: Recipe
+    metrics: Dict[str, Any]
+    baseline: Optional[Dict[str, Any]]
+    steps: List[Dict[str, Any]]
+
+    def push_to_hub(self, repo_id: str, private: bool = False, token: Optional[str] = None,
+                    commit_message: Optional[str] = None) -> str:
+        """Upload the output folder to the Hugging Face Hub; returns the commit URL."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self.output_dir, repo_id, private=private, token=token,
+                           commit_message=commit_message or f"optimum-bengali: {self.recipe.name}")
+
+
+def _label_names_for(model: PreTrainedModel, data: Union[str, Path, DatasetDict, LabelledData]) -> Optional[List[str]]:
+    if has_default_labels(model.config):
+        return None
+    return [model.config.id2label[i] for i in sorted(model.config.id2label)]
+
+
+def _attach_labels(model: PreTrainedModel, data: LabelledData, where: str) -> None:
+    n = model.config.num_labels
+    if n != len(data.label_names):
+        raise ModelError(f"{where} has {n} output labels but the data has {len(data.label_names)} "
+                         f"({', '.join(data.label_names)}); fine-tune it on this data first "
+                         "(`optimum-bengali finetune`)")
+    model.config.id2label = data.id2label
+    model.config.label2id = data.label2id
+
+
+def _save_pytorch(model: PreTrainedModel, folder: Path) -> None:
+    model.save_pretrained(folder, safe_serialization=True)
+
+
+def apply_recipe(
+    model: Union[str, Path, PreTrainedModel],
+    recipe: Union[str, Path, Recipe, Dict[str, Any]],
+    dataset: Union[str, Path, DatasetDict, LabelledData],
+    output_dir: Union[str, Path],
+    tokenizer: Optional[PreTrainedTokenizerBase] = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    normalization: Optional[str] = "nfkc",
+    overwrite: bool = False,
+    measure_baseline: bool = True,
+    measure_memory: bool = True,
+    max_latency_batches: int = 100,
+    progress: bool = True,
+) -> CompressionResult:
+    """Compress a fine-tuned sequence classifier with a recipe and write a measured model folder.
+
+    Args:
+        model: a local folder or Hub id of an ``AutoModelForSequenceClassification``, or the model itself
+            (then pass ``tokenizer``).
+        recipe: a shipped recipe name (``optimum-bengali recipes``), a YAML path, a mapping or a Recipe.
+        dataset: a folder of train/val/test CSV or JSON files, a ``DatasetDict`` or a Hub id.
+        output_dir: where the compressed model goes. Written in a temporary folder next to it and moved
+            into place at the end, so a failed run leaves nothing half-written.
+        overwrite: replace an existing ``output_dir``.
+        measure_baseline: also measure the input model in the same run (speedup and size ratios).
+        measure_memory: measure peak RSS of each model in a fresh process.
+
+    Returns:
+        A :class:`CompressionResult`; ``result.metrics`` holds the measured figures.
+    """
+    recipe = load_recipe(recipe)
+    output_dir = Path(output_dir)
+    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{output_dir} exists and is not empty; pass overwrite=True (--overwrite)")
+    set_seed(recipe.seed)
+
+    source = str(model) if not isinstance(model, PreTrainedModel) else getattr(model, "name_or_path", "model")
+    teacher = load_model(model)
+    if not isinstance(teacher, PreTrainedModel) or is_int8_torch(teacher):
+        raise ModelError(f"{source} is already compressed ({type(teacher).__name__}); start from the "
+                         "FP32 PyTorch classifier")
+    if tokenizer is None:
+        if isinstance(model, PreTrainedModel):
+            raise ModelError("pass tokenizer= when you give a model object")
+        tokenizer = load_tokenizer(model)
+    data = load_data(dataset, text_column=text_column, label_column=label_column,
+                     label_names=_label_names_for(teacher, dataset), normalization=normalization)
+    _attach_labels(teacher, data, source)
+    teacher.eval()
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-", dir=output_dir.parent))
+    test_texts, test_labels = data.texts("test"), data.labels("test")
+    try:
+        baseline = None
+        if measure_baseline:
+            base_dir = work / "baseline"
+            _save_pytorch(teacher, base_dir)
+            tokenizer.save_pretrained(base_dir)
+            baseline = measure_saved_model(base_dir, test_texts, test_labels, memory=measure_memory,
+                                           max_latency_batches=max_latency_batches)
+
+        state = CompressionState(model=teacher, tokenizer=tokenizer, data=data, teacher=teacher,
+                                 teacher_source=source, staging_dir=staging, work_dir=work,
+                                 seed=recipe.seed, progress=progress)
+        for i, step in enumerate(recipe.steps):
+            logger.info("step %d/%d: %s", i + 1, len(recipe.steps), step.type_name)
+            t0 = time.perf_counter()
+            if state.format == "pytorch":
+                state.counts = parameter_counts(state.model)
+            state.report.append({"step": i, "type": step.type_name})
+            step.apply(state)
+            state.note(seconds=round(time.perf_counter() - t0, 2))
+
+        if not state.saved:
+            _save_pytorch(state.model, staging)
+            state.tokenizer.save_pretrained(staging)
+        recipe.save(staging / "recipe.yaml")
+        metrics = measure_saved_model(staging, test_texts, test_labels, memory=measure_memory,
+                                      max_latency_batches=max_latency_batches, counts=state.counts)
+        metrics["unk_rate_test"] = unk_rate(state.tokenizer, test_texts)
+        if baseline:
+            metrics["vs_baseline"] = compare(baseline, metrics)
+        report = {"recipe": recipe.to_dict(), "source_model": source, "labels": data.label_names,
+                  "data": {s: len(data.splits[s]) for s in data.splits}, "steps": state.report,
+                  "metrics": metrics, "baseline": baseline}
+        (staging / "compression_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False),
+                                                         encoding="utf-8")
+        write_model_card(staging, recipe=recipe, source=source, metrics=metrics, baseline=baseline,
+                         labels=data.label_names, fmt=metrics["format"])
+        staging.chmod(0o755)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        os.replace(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return CompressionResult(output_dir=output_dir, recipe=recipe, metrics=metrics, baseline=baseline,
+                             steps=state.report)
+
+
+def compare(baseline: Dict[str, Any], metrics: Dict[str, Any]) -> Dict[str, float]:
+    """Speedup, size ratios and quality change of ``metrics`` against ``baseline`` (same run)."""
+    out: Dict[str, float] = {}
+    for bs in (1, 8):
+        key = f"latency_bs{bs}"
+        if key in baseline and key in metrics:
+            out[f"speedup_bs{bs}"] = baseline[key]["p50_ms"] / metrics[key]["p50_ms"]
+    for key in ("bytes_on_disk", "weight_bytes", "parameters"):
+        if baseline.get(key) and metrics.get(key):
+            out[f"{key}_ratio"] = baseline[key] / metrics[key]
+    for key in ("accuracy", "macro_f1", "weighted_f1"):
+        out[f"{key}_change_points"] = 100.0 * (metrics[key] - baseline[key])
+    return out

@@ -1,0 +1,95 @@
+"""OpenVINO backend: export with optimum-intel, int8 PTQ with NNCF. Output loads with
+``OVModelForSequenceClassification.from_pretrained``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, List
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import CompressionState
+    from .step import QuantizeStep
+
+logger = logging.getLogger(__name__)
+
+
+def export(model: Any, tokenizer: Any, folder: Path) -> Any:
+    """Save the PyTorch model to ``folder`` and export it to an (uncompiled) OpenVINO model."""
+    from optimum.intel import OVModelForSequenceClassification
+
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return OVModelForSequenceClassification.from_pretrained(str(folder), export=True, compile=False,
+                                                            load_in_8bit=False)
+
+
+def _encoded(tokenizer: Any, texts: List[str], max_length: int) -> Any:
+    from datasets import Dataset
+
+    return Dataset.from_dict({"text": texts}).map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
+        remove_columns=["text"])
+
+
+def _accuracy_controlled(step: "QuantizeStep", state: "CompressionState", ov_model: Any, out: Path) -> None:
+    import nncf
+    import openvino as ov
+
+    from ..evaluation import classification_metrics
+
+    tok = state.tokenizer
+    names = [inp.get_any_name() for inp in ov_model.model.inputs]
+
+    def to_inputs(texts: List[str]) -> dict:
+        enc = tok(texts, truncation=True, max_length=step.max_length, return_tensors="np")
+        return {n: enc[n].astype(np.int64) for n in names if n in enc}
+
+    calib = nncf.Dataset(step.calibration_texts(state), lambda t: to_inputs([t]))
+    val_texts, val_labels = state.data.texts("validation"), state.data.labels("validation")
+    val = nncf.Dataset(list(zip(val_texts, val_labels)), lambda item: item)
+
+    def validate(compiled: Any, items: Any) -> float:
+        preds, gold = [], []
+        for text, label in items:
+            logits = compiled(to_inputs([text]))[compiled.outputs[0]]
+            preds.append(int(np.argmax(logits, -1)[0]))
+            gold.append(label)
+        return classification_metrics(gold, preds)["macro_f1"]
+
+    quantized = nncf.quantize_with_accuracy_control(
+        ov_model.model, calibration_dataset=calib, validation_dataset=val, validation_fn=validate,
+        max_drop=step.max_macro_f1_drop, drop_type=nncf.DropType.ABSOLUTE, model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=min(step.num_samples, 300))
+    if step.compress_embeddings:  # int8 weights for what static PTQ left in FP32 (embedding tables)
+        quantized = nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_ASYM)
+    out.mkdir(parents=True, exist_ok=True)
+    ov.save_model(quantized, str(out / "openvino_model.xml"), compress_to_fp16=False)
+    ov_model.config.save_pretrained(out)
+
+
+def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
+    """Run the OpenVINO quantization mode of ``step`` and write the IR into the staging folder."""
+    from optimum.intel import (OVConfig, OVMixedQuantizationConfig, OVModelForSequenceClassification,
+                               OVQuantizationConfig, OVQuantizer, OVWeightQuantizationConfig)
+
+    ov_model = export(state.model, state.tokenizer, state.work_dir / "openvino_fp32")
+    out = state.staging_dir
+    if step.mode == "accuracy_control":
+        _accuracy_controlled(step, state, ov_model, out)
+    else:
+        quantizer = OVQuantizer.from_pretrained(ov_model)
+        weights = OVWeightQuantizationConfig(bits=8)
+        if step.mode == "weight_only":
+            config, dataset = weights, None
+        else:
+            full = OVQuantizationConfig(num_samples=step.num_samples, model_type="transformer")
+            config = OVMixedQuantizationConfig(weights, full) if step.compress_embeddings else full
+            dataset = _encoded(state.tokenizer, step.calibration_texts(state), step.max_length)
+        quantizer.quantize(calibration_dataset=dataset, ov_config=OVConfig(quantization_config=config),
+                           save_directory=str(out))
+    state.tokenizer.save_pretrained(out)
+    state.model = OVModelForSequenceClassification.from_pretrained(str(out))
+    state.format, state.saved = "openvino", True

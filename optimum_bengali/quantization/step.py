@@ -1,0 +1,62 @@
+"""The ``quantize`` recipe step. Each backend lives in its own module and is imported on use."""
+
+from __future__ import annotations
+
+import importlib
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Literal
+
+from ..registry import register_step
+from ..steps import SettingError, Step, setting
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import CompressionState
+
+#: backend name -> (module, modes it supports)
+BACKENDS = {
+    "openvino": (".openvino", ("static", "weight_only", "accuracy_control")),
+    "torch": (".torch_dynamic", ("dynamic",)),
+    "inc": (".inc", ("dynamic", "static", "autotune")),
+}
+
+
+@register_step("quantize")
+@dataclass
+class QuantizeStep(Step):
+    """Post-training int8 quantization. Must be the last step that changes weights.
+
+    backend ``openvino``: ``static`` (NNCF int8 PTQ, calibrated on the train split; with
+    ``compress_embeddings`` the embedding tables are int8 weight-compressed too), ``weight_only``
+    (int8 weights, FP32 activations) or ``accuracy_control`` (NNCF keeps layers in FP32 until the
+    validation macro-F1 drop is at most ``max_macro_f1_drop``).
+    backend ``torch``: ``dynamic`` int8 of every Linear layer (per-channel weights).
+    backend ``inc``: Intel Neural Compressor 3.x ``dynamic``, ``static`` or ``autotune``.
+    """
+
+    produces_final = True
+
+    backend: Literal["openvino", "torch", "inc"] = "openvino"
+    mode: Literal["static", "dynamic", "weight_only", "accuracy_control", "autotune"] = "static"
+    num_samples: int = setting(300, min=1, help="calibration sentences drawn from the train split")
+    compress_embeddings: bool = True
+    max_macro_f1_drop: float = setting(0.01, min=0, max=1, help="accuracy_control/autotune: absolute drop")
+    max_length: int = setting(128, min=8)
+
+    def check(self) -> None:
+        modes = BACKENDS[self.backend][1]
+        if self.mode not in modes:
+            raise SettingError("mode", f"backend {self.backend!r} supports {', '.join(modes)}; "
+                                       f"got {self.mode!r}")
+
+    def calibration_texts(self, state: "CompressionState") -> List[str]:
+        """``num_samples`` training sentences, drawn with the recipe seed."""
+        texts = state.data.texts("train")
+        rng = random.Random(state.seed)
+        return rng.sample(texts, min(self.num_samples, len(texts)))
+
+    def apply(self, state: "CompressionState") -> None:
+        state.torch_model("quantize")
+        module = importlib.import_module(BACKENDS[self.backend][0], __package__)
+        module.quantize(self, state)
+        state.note(backend=self.backend, mode=self.mode, format=state.format)
