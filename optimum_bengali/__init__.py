@@ -4,23 +4,38 @@
 >>> result = apply_recipe(model="teacher/", recipe="quant-static-int8",
 ...                       dataset="../shared/data/bemoc", output_dir="out/q8")
 >>> result.metrics["macro_f1"], result.metrics["latency_bs1"]["p50_ms"]
+
+Names are imported on first use, so ``import optimum_bengali`` (and the CLI) start fast.
 """
 
-from .data import LabelledData, load_data, normalize_bengali
-from .errors import DataError, ModelError, OptimumBengaliError, RecipeError
-from .hub import push_to_hub
-from .modeling import load_model, load_tokenizer
-from .pipeline import CompressionResult, apply_recipe
-from .quantization import TorchInt8ModelForSequenceClassification
-from .recipe import Recipe, list_recipes, load_recipe
-from .registry import available_steps, register_step
-from .steps import Step
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "apply_recipe", "CompressionResult", "Recipe", "load_recipe", "list_recipes", "Step", "register_step",
-    "available_steps", "load_data", "LabelledData", "normalize_bengali", "load_model", "load_tokenizer",
-    "push_to_hub", "TorchInt8ModelForSequenceClassification", "OptimumBengaliError", "RecipeError",
-    "DataError", "ModelError", "__version__",
-]
+_EXPORTS = {
+    "apply_recipe": ".pipeline", "CompressionResult": ".pipeline", "CompressionState": ".pipeline",
+    "Recipe": ".recipe", "load_recipe": ".recipe", "list_recipes": ".recipe",
+    "Step": ".steps", "register_step": ".registry", "available_steps": ".registry",
+    "load_data": ".data", "LabelledData": ".data", "normalize_bengali": ".data",
+    "load_model": ".modeling", "load_tokenizer": ".modeling", "push_to_hub": ".hub",
+    "finetune": ".training.finetune",
+    "TorchInt8ModelForSequenceClassification": ".quantization.torch_dynamic",
+    "OptimumBengaliError": ".errors", "RecipeError": ".errors", "DataError": ".errors", "ModelError": ".errors",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'optimum_bengali' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(__all__)

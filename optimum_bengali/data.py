@@ -78,11 +78,19 @@ def _read_folder(folder: Path) -> DatasetDict:
     if not files:
         raise DataError(f"{folder}: no train/val/test files found; expected e.g. train.csv, val.csv, "
                         "test.csv (or .tsv, .json, .jsonl)")
+    import pandas as pd
+
     out = {}
     for split, path in files.items():
-        kind = _EXTENSIONS[path.suffix.lower()]
-        kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-        out[split] = load_dataset(kind, data_files=str(path), split="train", **kwargs)
+        suffix = path.suffix.lower()
+        try:
+            if _EXTENSIONS[suffix] == "csv":
+                frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", keep_default_na=False)
+            else:
+                frame = pd.read_json(path, lines=suffix == ".jsonl")
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise DataError(f"{path}: cannot be read as {suffix[1:].upper()}: {exc}") from None
+        out[split] = Dataset.from_pandas(frame, preserve_index=False)
     return DatasetDict(out)
 
 

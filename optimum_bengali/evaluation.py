@@ -21,7 +21,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".xml", ".onnx", ".pt", ".zst")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".zst")  # OpenVINO .xml is the graph, not weights
 
 
 def _forward(model: Any, enc: Dict[str, torch.Tensor]) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from .training import finetune  # noqa: F401
 from .distillation import step as _distil  # noqa: F401
-from .pruning import magnitude as _magnitude  # noqa: F401
-from .pruning import structured as _structured  # noqa: F401
+from .pruning import step as _prune  # noqa: F401
 from .pruning import vocab as _vocab  # noqa: F401
 from .quantization import step as _quantize  # noqa: F401

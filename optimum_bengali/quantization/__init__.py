@@ -1,5 +1,4 @@
-"""Post-training quantization backends: OpenVINO/NNCF (default), torch dynamic int8, Neural Compressor."""
+"""Post-training quantization backends: OpenVINO/NNCF (default), torch dynamic int8, Neural Compressor.
 
-from .torch_dynamic import TorchInt8ModelForSequenceClassification
-
-__all__ = ["TorchInt8ModelForSequenceClassification"]
+Each backend is one module exposing ``quantize(step, state)``; :mod:`.step` imports it on use.
+"""

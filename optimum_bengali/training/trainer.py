@@ -68,8 +68,10 @@ def train_classifier(
     callbacks: Sequence[TrainerCallback] = (),
     train_extra: Optional[Dict[str, np.ndarray]] = None,
     progress: bool = True,
+    load_best: bool = True,
 ) -> PreTrainedModel:
-    """Train ``model`` on ``data['train']``, evaluate on validation each epoch, return the best model.
+    """Train ``model`` on ``data['train']``, evaluate on validation each epoch, return the best model
+    (the last one with ``load_best=False``, e.g. when a pruning schedule must end at its target).
 
     ``train_extra`` adds per-row arrays to the training batches as ``extra_<name>`` tensors.
     """
@@ -97,7 +99,7 @@ def train_classifier(
         eval_steps=eval_every,
         save_steps=eval_every,
         save_total_limit=1,
-        load_best_model_at_end=True,
+        load_best_model_at_end=load_best,
         metric_for_best_model="macro_f1",
         greater_is_better=True,
         logging_steps=max(1, min(50, eval_every)),

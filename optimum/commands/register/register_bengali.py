@@ -1,0 +1,4 @@
+# Registers `optimum-cli bengali ...` (optimum loads every module in this namespace package).
+from optimum_bengali.commands import BengaliCommand
+
+REGISTER_COMMANDS = [BengaliCommand]

@@ -1,0 +1,194 @@
+"""``optimum-bengali`` command line (also ``optimum-cli bengali ...``).
+
+Commands: ``compress``, ``finetune``, ``evaluate``, ``recipes``, ``push``. Heavy imports happen inside
+the commands so that ``--help`` and ``recipes`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="folder of train/val/test CSV/JSON files, or a Hub data set id")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--normalization", choices=["nfkc", "banglabert", "none"], default="nfkc",
+                   help="text normalization (banglabert: NFKC + csebuetnlp normalizer)")
+
+
+def _norm(args: argparse.Namespace) -> Optional[str]:
+    return None if args.normalization == "none" else args.normalization
+
+
+def summary_rows(metrics: Dict[str, Any], baseline: Optional[Dict[str, Any]]) -> List[Tuple[str, str, str]]:
+    """Rows ``(measure, this model, baseline)`` for printing."""
+    def fmt(m: Optional[Dict[str, Any]], key: str) -> str:
+        if not m or key not in m:
+            return "-"
+        v = m[key]
+        if key.startswith("latency"):
+            return f"{v['p50_ms']:.2f} ms"
+        if key in ("accuracy", "macro_f1", "weighted_f1"):
+            return f"{100 * v:.2f}"
+        if key.endswith("bytes") or key == "bytes_on_disk":
+            return f"{v / 1e6:.1f} MB"
+        return f"{v:,}" if isinstance(v, int) else str(v)
+
+    keys = ["accuracy", "macro_f1", "weighted_f1", "latency_bs1", "latency_bs8", "parameters",
+            "nonzero_parameters", "bytes_on_disk", "peak_rss_bytes"]
+    return [(k, fmt(metrics, k), fmt(baseline, k)) for k in keys]
+
+
+def _print_result(result: Any) -> None:
+    print(f"\nwrote {result.output_dir}")
+    print(f"{'measure':22s} {'compressed':>14s} {'input model':>14s}")
+    for name, a, b in summary_rows(result.metrics, result.baseline):
+        print(f"{name:22s} {a:>14s} {b:>14s}")
+    for k, v in (result.metrics.get("vs_baseline") or {}).items():
+        print(f"{k:22s} {v:14.2f}")
+
+
+# -- commands -----------------------------------------------------------------------------
+def add_compress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="fine-tuned classifier: local folder or Hub id")
+    p.add_argument("--recipe", required=True, help="shipped recipe name (see `recipes`) or YAML path")
+    _data_args(p)
+    p.add_argument("--output", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-baseline", action="store_true", help="do not measure the input model")
+    p.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    from .pipeline import apply_recipe
+
+    result = apply_recipe(args.model, args.recipe, args.data, args.output, text_column=args.text_column,
+                          label_column=args.label_column, normalization=_norm(args), overwrite=args.overwrite,
+                          measure_baseline=not args.no_baseline, measure_memory=not args.no_memory)
+    _print_result(result)
+    return 0
+
+
+def add_finetune(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="pretrained encoder or classifier: local folder or Hub id")
+    src.add_argument("--from-config", help="build a randomly initialised model of this shape "
+                                           "(bert-base-multilingual-cased-shape, bert-small-shape, bert-tiny-shape)")
+    _data_args(p)
+    p.add_argument("--output", required=True)
+    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-steps", type=int, default=-1)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--vocab-size", type=int, default=8000, help="--from-config: WordPiece pieces to train")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overwrite", action="store_true")
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from .training.finetune import finetune
+
+    result = finetune(args.model, args.data, args.output, from_config=args.from_config, vocab_size=args.vocab_size,
+                      text_column=args.text_column, label_column=args.label_column, normalization=_norm(args),
+                      overwrite=args.overwrite, seed=args.seed, epochs=args.epochs,
+                      learning_rate=args.learning_rate, batch_size=args.batch_size, max_steps=args.max_steps,
+                      max_length=args.max_length)
+    _print_result(result)
+    return 0
+
+
+def add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a folder written by this package, or any classifier")
+    _data_args(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--no-latency", action="store_true")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_data
+    from .evaluation import evaluate_model
+    from .modeling import has_default_labels, load_model, load_tokenizer
+
+    model = load_model(args.model)
+    config = model.config
+    names = None if has_default_labels(config) else [config.id2label[i] for i in sorted(config.id2label)]
+    data = load_data(args.data, text_column=args.text_column, label_column=args.label_column, label_names=names,
+                     required_splits=(args.split,), normalization=_norm(args))
+    metrics = evaluate_model(model, load_tokenizer(args.model), data.texts(args.split), data.labels(args.split),
+                             latency=not args.no_latency)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def add_recipes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--show", metavar="NAME", help="print one recipe's YAML with every setting resolved")
+
+
+def run_recipes(args: argparse.Namespace) -> int:
+    from .recipe import list_recipes, load_recipe
+
+    if args.show:
+        print(load_recipe(args.show).to_yaml(), end="")
+        return 0
+    items = list_recipes()
+    width = max(len(n) for n, _ in items)
+    for name, description in items:
+        print(f"{name:{width}s}  {description}")
+    return 0
+
+
+def add_push(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-dir", required=True, help="a folder written by `compress`")
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--private", action="store_true")
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from .hub import push_to_hub
+
+    print(push_to_hub(args.model_dir, args.repo_id, private=args.private))
+    return 0
+
+
+COMMANDS: Dict[str, Tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "compress": ("Apply a recipe to a fine-tuned classifier and measure the result.", add_compress, run_compress),
+    "finetune": ("Fine-tune an encoder (or a model built from a config) on labelled Bengali text.",
+                 add_finetune, run_finetune),
+    "evaluate": ("Measure accuracy, macro-F1 and latency of a model on a split.", add_evaluate, run_evaluate),
+    "recipes": ("List the shipped recipes.", add_recipes, run_recipes),
+    "push": ("Upload a compressed model folder to the Hugging Face Hub.", add_push, run_push),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="optimum-bengali", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``optimum-bengali`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from .errors import OptimumBengaliError
+
+    try:
+        return args.run(args)
+    except (OptimumBengaliError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Knowledge distillation: black-box (cached teacher logits) and white-box (hidden states, attention)."""
+
+from .losses import attention_kl, hidden_mse, kd_loss
+from .student import cut_student, default_layers
+
+__all__ = ["kd_loss", "hidden_mse", "attention_kl", "cut_student", "default_layers"]

@@ -1,0 +1,51 @@
+"""Distillation losses, written out so that each is a few lines a reader can check by hand."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: Optional[torch.Tensor], labels: Optional[torch.Tensor],
+            temperature: float = 2.0, alpha: float = 0.5) -> torch.Tensor:
+    """``alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, labels)``.
+
+    KL is averaged over the batch (``batchmean``). With no teacher logits only the cross-entropy counts;
+    with no labels only the soft term.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    loss = student_logits.new_zeros(())
+    if teacher_logits is not None and alpha > 0:
+        soft = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
+                        F.softmax(teacher_logits.to(student_logits.dtype) / temperature, dim=-1),
+                        reduction="batchmean") * temperature ** 2
+        loss = loss + (alpha if labels is not None else 1.0) * soft
+    if labels is not None and (teacher_logits is None or alpha < 1):
+        weight = 1.0 if teacher_logits is None else 1.0 - alpha
+        loss = loss + weight * F.cross_entropy(student_logits, labels)
+    return loss
+
+
+def hidden_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
+               attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between hidden states over real (non-padding) tokens."""
+    mask = attention_mask.unsqueeze(-1).to(student_hidden.dtype)
+    diff = (student_hidden - teacher_hidden.to(student_hidden.dtype)) ** 2 * mask
+    return diff.sum() / (mask.sum() * student_hidden.shape[-1]).clamp(min=1)
+
+
+def attention_kl(student_attn: torch.Tensor, teacher_attn: torch.Tensor,
+                 attention_mask: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) between attention distributions (MiniLM/TinyBERT style).
+
+    Heads are averaged first when the two models have a different number of heads.
+    """
+    if student_attn.shape[1] != teacher_attn.shape[1]:
+        student_attn, teacher_attn = student_attn.mean(1, keepdim=True), teacher_attn.mean(1, keepdim=True)
+    eps = 1e-8
+    kl = (teacher_attn * ((teacher_attn + eps).log() - (student_attn + eps).log())).sum(-1)  # B,H,Q
+    mask = attention_mask[:, None, :].to(kl.dtype)
+    return (kl * mask).sum() / (mask.sum() * kl.shape[1]).clamp(min=1)

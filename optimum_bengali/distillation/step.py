@@ -1,0 +1,134 @@
+"""The ``distil`` recipe step: build a student, train it against the current model as teacher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, List, Literal, Optional
+
+from ..errors import ModelError
+from ..registry import register_step
+from ..steps import SettingError, Step, setting
+from ..training.trainer import train_classifier
+from .cache import cached_teacher_logits
+from .student import checkpoint_student, config_student, cut_student, default_layers
+from .trainer import DistillationTrainer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import CompressionState
+
+
+def _set_attention(model, implementation: str) -> None:
+    """Attention maps are only returned by the ``eager`` implementation; ``sdpa`` is faster."""
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation(implementation)
+    else:  # pragma: no cover - older transformers
+        model.config._attn_implementation = implementation
+
+
+@register_step("distil")
+@dataclass
+class DistilStep(Step):
+    """Knowledge distillation into a smaller student, on ``transformers.Trainer``.
+
+    ``student``: ``cut`` keeps ``num_layers`` (or ``layers``) of the teacher and copies their weights;
+    ``config`` builds a smaller model of the teacher's architecture (``hidden_size``, ...);
+    ``checkpoint`` loads ``checkpoint`` (same label set required).
+    ``mode``: ``black_box`` uses teacher logits only (computed once, cached on disk);
+    ``white_box`` also matches hidden states (MSE) and attention maps (KL) over ``layer_map``.
+    """
+
+    student: Literal["cut", "config", "checkpoint"] = "cut"
+    num_layers: int = setting(6, min=1)
+    layers: Optional[List[int]] = None
+    hidden_size: Optional[int] = None
+    num_attention_heads: Optional[int] = None
+    intermediate_size: Optional[int] = None
+    checkpoint: Optional[str] = None
+    mode: Literal["black_box", "white_box"] = "black_box"
+    temperature: float = setting(2.0, min=0, min_exclusive=True)
+    alpha: float = setting(0.5, min=0, max=1, help="weight of the soft (teacher) loss")
+    layer_map: Optional[Dict[int, int]] = None
+    hidden_weight: float = setting(1.0, min=0)
+    attention_weight: float = setting(1.0, min=0)
+    epochs: float = setting(3.0, min=0, min_exclusive=True)
+    learning_rate: float = setting(5e-5, min=0, min_exclusive=True)
+    batch_size: int = setting(16, min=1)
+    max_length: int = setting(128, min=8)
+    max_steps: int = -1
+    warmup_ratio: float = setting(0.1, min=0, max=1)
+    early_stopping_patience: Optional[int] = None
+    seed: Optional[int] = None
+    cache_dir: Optional[str] = None
+
+    def check(self) -> None:
+        if self.student == "checkpoint" and not self.checkpoint:
+            raise SettingError("checkpoint", "student 'checkpoint' needs the checkpoint path or Hub id")
+        if self.layers is not None and len(self.layers) == 0:
+            raise SettingError("layers", "give at least one layer to keep")
+
+    def build_student(self, state: "CompressionState"):
+        teacher = state.model
+        n = len(self.layers) if self.layers is not None else self.num_layers
+        if self.student == "cut":
+            return cut_student(teacher, n, self.layers), state.tokenizer
+        if self.student == "config":
+            return config_student(teacher, n, self.hidden_size, self.num_attention_heads, self.intermediate_size,
+                                  self.seed if self.seed is not None else state.seed), state.tokenizer
+        from ..modeling import load_tokenizer
+
+        return checkpoint_student(self.checkpoint, state.data.label_names), load_tokenizer(self.checkpoint)
+
+    def resolved_layer_map(self, teacher_layers: int, student_layers: int) -> Dict[int, int]:
+        """Student layer -> teacher layer. Default: the kept layers (cut) or evenly spaced ones."""
+        if self.layer_map is not None:
+            lm = dict(self.layer_map)
+        elif self.student == "cut":
+            keep = self.layers if self.layers is not None else default_layers(teacher_layers, student_layers)
+            lm = dict(enumerate(keep))
+        else:
+            lm = {i: (i + 1) * teacher_layers // student_layers - 1 for i in range(student_layers)}
+        for s, t in lm.items():
+            if not (0 <= s < student_layers and 0 <= t < teacher_layers):
+                raise ModelError(f"layer_map {s}->{t} is out of range: the student has {student_layers} "
+                                 f"layers, the teacher {teacher_layers}")
+        return lm
+
+    def apply(self, state: "CompressionState") -> None:
+        teacher = state.torch_model("distil")
+        student, student_tok = self.build_student(state)
+        seed = self.seed if self.seed is not None else state.seed
+        kwargs = {"temperature": self.temperature, "alpha": self.alpha}
+        extra = None
+        info = {"student_layers": student.config.num_hidden_layers,
+                "teacher_layers": teacher.config.num_hidden_layers, "mode": self.mode}
+        if self.mode == "black_box":
+            logits, hit = cached_teacher_logits(teacher, state.tokenizer, state.data.texts("train"),
+                                                state.data.fingerprint("train"), self.max_length,
+                                                self.cache_dir, progress=state.progress)
+            extra = {"teacher_logits": logits}
+            info["teacher_logits_cache_hit"] = hit
+        else:
+            if student_tok is not state.tokenizer:
+                raise ModelError("white-box distillation needs the student to share the teacher's tokenizer; "
+                                 "use mode: black_box for a student with its own tokenizer")
+            if self.hidden_weight > 0 and student.config.hidden_size != teacher.config.hidden_size:
+                raise ModelError(f"white-box hidden-state loss needs equal hidden sizes (student "
+                                 f"{student.config.hidden_size}, teacher {teacher.config.hidden_size}); "
+                                 "set hidden_weight: 0 (attention maps only) or use mode: black_box")
+            lm = self.resolved_layer_map(teacher.config.num_hidden_layers, student.config.num_hidden_layers)
+            _set_attention(student, "eager")
+            _set_attention(teacher, "eager")
+            kwargs.update(teacher=teacher, layer_map=lm, hidden_weight=self.hidden_weight,
+                          attention_weight=self.attention_weight)
+            info["layer_map"] = lm
+        state.model = train_classifier(
+            student, student_tok, state.data, state.work_dir / "distil", epochs=self.epochs,
+            learning_rate=self.learning_rate, batch_size=self.batch_size, max_length=self.max_length, seed=seed,
+            max_steps=self.max_steps, warmup_ratio=self.warmup_ratio,
+            early_stopping_patience=self.early_stopping_patience, trainer_class=DistillationTrainer,
+            trainer_kwargs=kwargs, train_extra=extra, progress=state.progress)
+        if self.mode == "white_box":
+            _set_attention(state.model, "sdpa")
+            _set_attention(teacher, "sdpa")
+        state.tokenizer = student_tok
+        state.note(**info)

@@ -1,0 +1,65 @@
+"""The ``prune`` recipe step: ``method: magnitude`` (unstructured) or ``method: structured`` (FFN neurons)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Optional
+
+from ..registry import register_step
+from ..steps import SettingError, Step, setting
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import CompressionState
+
+METHODS = {"magnitude": ".magnitude", "structured": ".structured"}
+_ONLY = {"magnitude": ("sparsity", "scope", "schedule", "initial_sparsity", "update_every"),
+         "structured": ("ffn_keep", "importance", "importance_samples")}
+
+
+@register_step("prune")
+@dataclass
+class PruneStep(Step):
+    """Prune, then fine-tune to recover (set ``epochs``/``max_steps``; ``max_steps: 0`` skips training).
+
+    ``magnitude``: unstructured L1 magnitude pruning of the encoder's Linear weights (``torch.nn.utils.prune``),
+    ``global`` or per-layer (``local``), one-shot or on a gradual cubic schedule (Zhu & Gupta 2017) during
+    fine-tuning; masks stay applied after every optimizer step and are made permanent at the end.
+    Sparse weights are still stored dense and run on dense kernels: this saves no time or disk.
+    ``structured``: remove the least important FFN intermediate neurons (``importance``: ``gradient``
+    x weight over ``importance_samples`` training rows, or ``magnitude``), keeping ``ffn_keep`` of them in
+    every layer, so the saved model has smaller matrices and reloads with plain ``from_pretrained``.
+    """
+
+    method: Literal["magnitude", "structured"] = "magnitude"
+    sparsity: float = setting(0.5, min=0, max=1, max_exclusive=True)
+    scope: Literal["global", "local"] = "global"
+    schedule: Literal["oneshot", "cubic"] = "cubic"
+    initial_sparsity: float = setting(0.0, min=0, max=1, max_exclusive=True)
+    update_every: int = setting(10, min=1, help="optimizer steps between mask updates (cubic)")
+    ffn_keep: float = setting(0.5, min=0, max=1, min_exclusive=True)
+    importance: Literal["gradient", "magnitude"] = "gradient"
+    importance_samples: int = setting(256, min=1)
+    epochs: float = setting(1.0, min=0, min_exclusive=True)
+    learning_rate: float = setting(3e-5, min=0, min_exclusive=True)
+    batch_size: int = setting(16, min=1)
+    max_length: int = setting(128, min=8)
+    max_steps: int = -1
+    seed: Optional[int] = None
+
+    def check(self) -> None:
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for other, names in _ONLY.items():
+            if other == self.method:
+                continue
+            for name in names:
+                if getattr(self, name) != defaults[name]:
+                    raise SettingError(name, f"applies to method {other!r}, not {self.method!r}")
+        if self.initial_sparsity > self.sparsity:
+            raise SettingError("initial_sparsity", f"must not exceed sparsity {self.sparsity}")
+
+    def apply(self, state: "CompressionState") -> None:
+        state.torch_model("prune")
+        module = importlib.import_module(METHODS[self.method], __package__)
+        module.run(self, state)

@@ -1,0 +1,60 @@
+"""Shared fixtures: the real BEmoC data and tiny BERT classifiers built from configs (no downloads)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+ROOT = Path(__file__).resolve().parents[1]
+BEMOC = Path(os.environ.get("BEMOC_DIR", ROOT.parent / "shared" / "data" / "bemoc"))
+
+
+@pytest.fixture(scope="session")
+def bemoc_dir() -> Path:
+    if not (BEMOC / "train.csv").is_file():
+        pytest.fail(f"BEmoC data not found at {BEMOC}; set BEMOC_DIR")
+    return BEMOC
+
+
+@pytest.fixture(scope="session")
+def small_data(bemoc_dir, tmp_path_factory):
+    """A folder with real BEmoC rows (300 train, 60 val, 60 test) so training tests stay fast."""
+    import pandas as pd
+
+    out = tmp_path_factory.mktemp("bemoc_small")
+    for split, n in (("train", 300), ("val", 60), ("test", 60)):
+        pd.read_csv(bemoc_dir / f"{split}.csv").head(n).to_csv(out / f"{split}.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def data(bemoc_dir):
+    from optimum_bengali.data import load_data
+
+    return load_data(bemoc_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(data, tmp_path_factory) -> Path:
+    """A tiny BERT classifier (random weights, tokenizer trained on BEmoC train) saved to a folder."""
+    from optimum_bengali.modeling import build_from_config
+
+    model, tok = build_from_config("bert-tiny-shape", data.texts("train"), data.label_names, vocab_size=3000,
+                                   num_hidden_layers=4)
+    out = tmp_path_factory.mktemp("tiny_teacher")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture()
+def tiny_teacher(tiny_teacher_dir):
+    from optimum_bengali.modeling import load_model, load_tokenizer
+
+    return load_model(tiny_teacher_dir), load_tokenizer(tiny_teacher_dir)

@@ -1,0 +1,89 @@
+import json
+
+import pandas as pd
+import pytest
+from datasets import Dataset, DatasetDict
+
+from optimum_bengali import DataError, load_data
+from optimum_bengali.data import normalize_bengali
+
+
+def test_bemoc_folder_loads_with_all_rows(data):
+    assert {s: len(data.splits[s]) for s in data.splits} == {"train": 4994, "validation": 624, "test": 625}
+    assert data.label_names == ["anger", "disgust", "fear", "joy", "sadness", "surprise"]
+    assert set(data.labels("test")) == set(range(6))
+    assert data.texts("train")[0].startswith("মেডিকেলে")
+
+
+def _write(tmp_path, frames, ext="csv"):
+    for split, df in frames.items():
+        if ext == "csv":
+            df.to_csv(tmp_path / f"{split}.csv", index=False)
+        else:
+            (tmp_path / f"{split}.jsonl").write_text(
+                "\n".join(json.dumps(r, ensure_ascii=False) for r in df.to_dict("records")), encoding="utf-8")
+    return tmp_path
+
+
+def frames(**overrides):
+    base = pd.DataFrame({"text": ["আমি খুব খুশি", "খুব খারাপ লাগছে"], "label": ["joy", "sadness"]})
+    out = {"train": base, "val": base, "test": base}
+    out.update(overrides)
+    return out
+
+
+def test_jsonl_folder_and_custom_columns(tmp_path):
+    renamed = {k: v.rename(columns={"text": "sentence", "label": "emotion"}) for k, v in frames().items()}
+    loaded = load_data(_write(tmp_path, renamed, "jsonl"), text_column="sentence", label_column="emotion")
+    assert loaded.label_names == ["joy", "sadness"] and loaded.labels("test") == [0, 1]
+
+
+def test_missing_split(tmp_path):
+    f = frames()
+    del f["val"]
+    with pytest.raises(DataError, match="missing split 'validation'"):
+        load_data(_write(tmp_path, f))
+
+
+def test_wrong_label_column_says_what_to_do(bemoc_dir):
+    with pytest.raises(DataError) as err:
+        load_data(bemoc_dir, label_column="emotion")
+    assert "no column 'emotion'" in str(err.value) and "label_column" in str(err.value)
+
+
+def test_empty_split(tmp_path):
+    with pytest.raises(DataError, match="split 'test' is empty"):
+        load_data(_write(tmp_path, frames(test=pd.DataFrame({"text": [], "label": []}))))
+
+
+def test_labels_the_model_does_not_know(tmp_path):
+    odd = pd.DataFrame({"text": ["ভয় পেয়েছি"], "label": ["fear"]})
+    with pytest.raises(DataError, match="labels the model does not know: fear"):
+        load_data(_write(tmp_path, frames(test=odd)))
+    with pytest.raises(DataError, match="does not know: joy"):
+        load_data(_write(tmp_path, frames()), label_names=["sadness", "anger"])
+
+
+def test_datasetdict_source_and_model_label_order():
+    ds = Dataset.from_dict({"text": ["ক", "খ"], "label": ["joy", "anger"]})
+    loaded = load_data(DatasetDict(train=ds, validation=ds, test=ds), label_names=["joy", "anger"])
+    assert loaded.labels("train") == [0, 1]
+
+
+def test_not_a_folder_or_hub_id(tmp_path):
+    with pytest.raises(DataError, match="not a single file"):
+        path = tmp_path / "x.csv"
+        path.write_text("text,label\n")
+        load_data(path)
+
+
+def test_nfkc_gives_one_encoding_for_the_same_letter():
+    precomposed, decomposed = "\u09dc", "\u09a1\u09bc"  # ড় written two ways
+    assert precomposed != decomposed
+    assert normalize_bengali(precomposed) == normalize_bengali(decomposed)
+    assert normalize_bengali("খুব") == "খুব"
+
+
+def test_banglabert_normalizer():
+    pytest.importorskip("normalizer")
+    assert normalize_bengali("আমি  খুব খুশি", banglabert=True).split() == ["আমি", "খুব", "খুশি"]

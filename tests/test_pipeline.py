@@ -1,0 +1,90 @@
+import json
+
+import pytest
+import yaml
+
+from optimum_bengali import ModelError, apply_recipe
+from optimum_bengali.steps import Step
+
+
+def test_output_folder_has_card_report_and_recipe(tiny_teacher_dir, small_data, tmp_path):
+    out = tmp_path / "dyn"
+    result = apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, progress=False)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["language"] == ["bn"] and front["pipeline_tag"] == "text-classification"
+    assert "optimum-bengali" in front["tags"]
+    metric_values = [m["value"] for m in front["model-index"][0]["results"][0]["metrics"]]
+    assert round(result.metrics["macro_f1"], 4) in metric_values
+    m = result.metrics
+    for key in ("accuracy", "macro_f1", "weighted_f1", "parameters", "nonzero_parameters", "bytes_on_disk",
+                "peak_rss_bytes"):
+        assert key in m, key
+    for bs in (1, 8):
+        lat = m[f"latency_bs{bs}"]
+        assert 0 < lat["p50_ms"] <= lat["p95_ms"] and lat["throughput"] > 0
+    assert m["peak_rss_bytes"] > 50e6
+    assert "speedup_bs1" in m["vs_baseline"]
+    assert json.loads((out / "compression_report.json").read_text())["labels"][0] == "anger"
+
+
+def test_existing_output_is_not_overwritten(tiny_teacher_dir, small_data, tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, progress=False)
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_failed_run_leaves_no_half_written_folder(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
+    from optimum_bengali.quantization import torch_dynamic
+
+    def boom(step, state):
+        torch_dynamic.save_int8(state.model, state.staging_dir)  # something is already written ...
+        raise RuntimeError("interrupted")  # ... when the run fails
+
+    monkeypatch.setattr(torch_dynamic, "quantize", boom)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, tmp_path / "out", progress=False)
+    assert list(tmp_path.iterdir()) == [], "no output and no temporary folders may remain"
+
+
+def test_model_that_is_not_a_sequence_classifier(tiny_teacher_dir, small_data, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    cfg = BertConfig.from_pretrained(tiny_teacher_dir)
+    BertModel(cfg).save_pretrained(tmp_path / "encoder")
+    with pytest.raises(ModelError, match="not a sequence classifier"):
+        apply_recipe(tmp_path / "encoder", "quant-dynamic-int8", small_data, tmp_path / "o", progress=False)
+
+
+def _two_label_data(folder, labels):
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": ["আমি খুব খুশি", "খুব খারাপ"], "label": labels})
+    for s in ("train", "val", "test"):
+        frame.to_csv(folder / f"{s}.csv", index=False)
+    return folder
+
+
+def test_data_labels_the_model_does_not_know(tiny_teacher_dir, tmp_path):
+    from optimum_bengali import DataError
+
+    data = _two_label_data(tmp_path, ["happy", "sad"])
+    with pytest.raises(DataError, match="does not know: happy, sad"):
+        apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", data, tmp_path / "o", progress=False)
+
+
+def test_label_count_mismatch_for_model_without_label_names(tiny_teacher_dir, tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+    from optimum_bengali.modeling import load_tokenizer
+
+    cfg = BertConfig.from_pretrained(tiny_teacher_dir)
+    cfg.id2label, cfg.label2id = {i: f"LABEL_{i}" for i in range(6)}, {f"LABEL_{i}": i for i in range(6)}
+    BertForSequenceClassification(cfg).save_pretrained(tmp_path / "m")
+    load_tokenizer(tiny_teacher_dir).save_pretrained(tmp_path / "m")
+    (tmp_path / "d").mkdir()
+    data = _two_label_data(tmp_path / "d", ["happy", "sad"])
+    with pytest.raises(ModelError, match="6 output labels but the data has 2"):
+        apply_recipe(tmp_path / "m", "quant-dynamic-int8", data, tmp_path / "o", progress=False)

@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from optimum_bengali import apply_recipe, load_recipe
+from optimum_bengali.evaluation import predict_logits
+from optimum_bengali.modeling import load_model, load_tokenizer
+
+
+def _fp32_logits(teacher_dir, texts):
+    return predict_logits(load_model(teacher_dir), load_tokenizer(teacher_dir), texts)
+
+
+def _agreement(a, b):
+    return float((a.argmax(-1) == b.argmax(-1)).mean())
+
+
+def test_openvino_static_int8_folder_loads_and_matches_fp32(tiny_teacher_dir, small_data, data, tmp_path):
+    from optimum.intel import OVModelForSequenceClassification
+
+    out = tmp_path / "q8"
+    result = apply_recipe(tiny_teacher_dir, "quant-static-int8", small_data, out, measure_memory=False,
+                          progress=False)
+    files = {p.name for p in out.iterdir()}
+    assert {"openvino_model.xml", "openvino_model.bin", "config.json", "tokenizer.json", "recipe.yaml",
+            "compression_report.json", "README.md"} <= files
+    assert not any(f.endswith((".pt", ".pkl")) for f in files)
+    model = OVModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label[3] == "joy"
+    texts = data.texts("test")[:64]
+    q = predict_logits(model, load_tokenizer(out), texts)
+    ref = _fp32_logits(tiny_teacher_dir, texts)
+    # int8 may move logits a little, never far: a broken backend gives unrelated logits
+    assert np.abs(q - ref).max() < 0.25 * np.abs(ref).max() + 0.05
+    assert _agreement(q, ref) >= 0.85
+    # the embedding tables are int8 weight-compressed too: weights shrink well below FP32
+    assert result.metrics["weight_bytes"] < 0.45 * result.baseline["weight_bytes"]
+    report = json.loads((out / "compression_report.json").read_text())
+    assert report["metrics"]["macro_f1"] == result.metrics["macro_f1"]
+    assert report["steps"][0]["type"] == "quantize" and report["steps"][0]["format"] == "openvino"
+    assert load_recipe(out / "recipe.yaml") == load_recipe("quant-static-int8")
+
+
+def test_openvino_weight_only(tiny_teacher_dir, small_data, data, tmp_path):
+    recipe = {"name": "wo", "steps": [{"type": "quantize", "mode": "weight_only"}]}
+    result = apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "wo", measure_memory=False,
+                          measure_baseline=False, progress=False)
+    texts = data.texts("test")[:32]
+    q = predict_logits(load_model(tmp_path / "wo"), load_tokenizer(tmp_path / "wo"), texts)
+    ref = _fp32_logits(tiny_teacher_dir, texts)
+    assert np.abs(q - ref).max() < 0.1 * np.abs(ref).max() + 0.02
+    assert result.metrics["format"] == "openvino"
+
+
+def test_torch_dynamic_int8_reloads_exactly(tiny_teacher_dir, small_data, data, tmp_path):
+    from optimum_bengali import TorchInt8ModelForSequenceClassification
+    from optimum_bengali.quantization.torch_dynamic import quantize_linear_int8
+
+    out = tmp_path / "dyn"
+    result = apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, measure_memory=False,
+                          progress=False)
+    texts = data.texts("test")[:48]
+    tok = load_tokenizer(out)
+    reloaded = TorchInt8ModelForSequenceClassification.from_pretrained(out)
+    in_memory = quantize_linear_int8(load_model(tiny_teacher_dir))
+    a, b = predict_logits(reloaded, tok, texts), predict_logits(in_memory, tok, texts)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    ref = _fp32_logits(tiny_teacher_dir, texts)
+    assert np.abs(a - ref).max() < 0.25 * np.abs(ref).max() + 0.05
+    assert _agreement(a, ref) >= 0.85
+    assert result.metrics["parameters"] == result.baseline["parameters"]
+    assert result.metrics["format"] == "torch-int8"
+
+
+def test_accuracy_controlled_quantization_respects_the_drop(tiny_teacher_dir, small_data, tmp_path):
+    recipe = {"name": "ac", "steps": [{"type": "quantize", "mode": "accuracy_control", "num_samples": 32,
+                                       "max_macro_f1_drop": 0.02}]}
+    result = apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "ac", measure_memory=False,
+                          progress=False)
+    assert result.metrics["format"] == "openvino"
+    assert (tmp_path / "ac" / "openvino_model.xml").is_file()
