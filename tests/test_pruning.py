@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from optimum_bengali import apply_recipe
+from optimum_bengali.evaluation import predict_logits
+from optimum_bengali.modeling import load_tokenizer
+from optimum_bengali.pruning import apply_sparsity, measure_sparsity, prune_ffn
+from optimum_bengali.pruning.magnitude import cubic_sparsity, make_permanent, prunable_linears
+from optimum_bengali.pruning.vocab import trim_vocabulary, used_ids
+
+
+@pytest.mark.parametrize("scope", ["global", "local"])
+@pytest.mark.parametrize("target", [0.5, 0.7, 0.9])
+def test_magnitude_sparsity_hits_target(tiny_teacher, scope, target):
+    model, _ = tiny_teacher
+    apply_sparsity(model, target, scope)
+    measured = measure_sparsity(model)
+    assert abs(measured["overall"] - target) <= 0.01
+    if scope == "local":
+        assert all(abs(v - target) <= 0.01 for k, v in measured.items() if k != "overall")
+    # embeddings and the head stay dense
+    assert float((model.bert.embeddings.word_embeddings.weight == 0).float().mean()) < 0.01
+
+
+def test_cubic_schedule():
+    assert cubic_sparsity(0, 100, 0.0, 0.8) == pytest.approx(0.0)
+    assert cubic_sparsity(100, 100, 0.0, 0.8) == pytest.approx(0.8)
+    assert cubic_sparsity(50, 100, 0.0, 0.8) == pytest.approx(0.8 - 0.8 * 0.125)
+    assert cubic_sparsity(200, 100, 0.1, 0.8) == pytest.approx(0.8)
+
+
+def test_masks_survive_optimizer_steps(tiny_teacher):
+    model, tok = tiny_teacher
+    apply_sparsity(model, 0.6)
+    masks = {n: m.weight_mask.clone() for n, m in prunable_linears(model)}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    batch = tok(["আমি খুব খুশি", "খুব খারাপ লাগছে"], return_tensors="pt", padding=True)
+    for _ in range(3):
+        loss = model(**batch, labels=torch.tensor([3, 4])).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for name, m in prunable_linears(model):
+        assert torch.all(m.weight[masks[name] == 0] == 0)
+    make_permanent(model)
+    assert not any(hasattr(m, "weight_mask") for _, m in prunable_linears(model))
+    assert abs(measure_sparsity(model)["overall"] - 0.6) <= 0.01
+
+
+def test_gradual_pruning_step_reaches_target_and_reports(tiny_teacher_dir, small_data, tmp_path):
+    recipe = {"name": "p", "steps": [{"type": "prune", "method": "magnitude", "sparsity": 0.7, "max_steps": 20,
+                                      "update_every": 2, "batch_size": 8}]}
+    result = apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "p", measure_memory=False,
+                          progress=False)
+    step = result.steps[0]
+    assert abs(step["sparsity"] - 0.7) <= 0.01 and len(step["sparsity_per_layer"]) == 4 * 6
+    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "p")
+    assert abs(measure_sparsity(saved)["overall"] - 0.7) <= 0.01
+    m = result.metrics
+    assert m["parameters"] == result.baseline["parameters"]  # unstructured: same count ...
+    assert m["nonzero_parameters"] < 0.8 * m["parameters"]  # ... fewer non-zeros
+
+
+def test_structured_ffn_pruning_shrinks_and_reloads(tiny_teacher, data, tmp_path):
+    model, tok = tiny_teacher
+    before = sum(p.numel() for p in model.parameters())
+    scores = [torch.arange(128, dtype=torch.float) for _ in range(4)]
+    prune_ffn(model, 48, scores)
+    assert model.bert.encoder.layer[0].intermediate.dense.weight.shape == (48, 64)
+    assert model.bert.encoder.layer[3].output.dense.weight.shape == (64, 48)
+    assert sum(p.numel() for p in model.parameters()) < before
+    model.save_pretrained(tmp_path)
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert again.config.intermediate_size == 48
+    texts = data.texts("test")[:16]
+    np.testing.assert_allclose(predict_logits(model.eval(), tok, texts), predict_logits(again, tok, texts), atol=1e-5)
+
+
+def test_structured_step_with_gradient_importance(tiny_teacher_dir, small_data, tmp_path):
+    recipe = {"name": "s", "steps": [{"type": "prune", "method": "structured", "ffn_keep": 0.25,
+                                      "importance_samples": 32, "max_steps": 4, "batch_size": 8}]}
+    result = apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "s", measure_memory=False,
+                          progress=False)
+    assert result.steps[0]["intermediate_size_after"] == 32
+    assert result.metrics["parameters"] < result.baseline["parameters"]
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path / "s").config.intermediate_size == 32
+
+
+def test_vocabulary_trimming_keeps_corpus_tokenization_and_logits(tiny_teacher, data):
+    model, tok = tiny_teacher
+    corpus = data.texts("train")[:200]
+    keep = used_ids(tok, corpus)
+    assert len(keep) < len(tok)
+    old_ids = tok(corpus)["input_ids"]
+    ref = predict_logits(model, tok, corpus[:32])
+    old2new = {o: n for n, o in enumerate(keep)}
+    model, new_tok = trim_vocabulary(model, tok, keep)
+    assert new_tok(corpus)["input_ids"] == [[old2new[i] for i in ids] for ids in old_ids]
+    assert model.get_input_embeddings().weight.shape[0] == len(keep) == model.config.vocab_size
+    np.testing.assert_allclose(predict_logits(model, new_tok, corpus[:32]), ref, atol=1e-5)
+    assert new_tok.tokenize("খুব") == ["খুব"]
+
+
+def test_trim_vocab_step_warns_with_counts(tiny_teacher_dir, small_data, tmp_path):
+    from transformers import AutoTokenizer
+
+    recipe = {"name": "t", "steps": [{"type": "trim_vocab"}]}
+    with pytest.warns(UserWarning, match=r"word pieces in the (validation|test) split"):
+        result = apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "t", measure_memory=False,
+                              progress=False)
+    step = result.steps[0]
+    assert step["vocab_after"] < step["vocab_before"]
+    assert step["eval_pieces_dropped"]["test"]["pieces_dropped"] > 0
+    tok = AutoTokenizer.from_pretrained(tmp_path / "t")
+    assert len(tok) == step["vocab_after"]
+    assert result.metrics["parameters"] < result.baseline["parameters"]
+
+
+def test_trim_vocab_on_unigram_tokenizer(data):
+    """XLM-R style (Unigram) tokenizers are trimmed too."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.Unigram())
+    raw.pre_tokenizer = pre_tokenizers.Metaspace()
+    raw.train_from_iterator(data.texts("train")[:500], trainers.UnigramTrainer(
+        vocab_size=800, special_tokens=["<pad>", "<unk>", "<s>", "</s>"], unk_token="<unk>"))
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
+                                  eos_token="</s>")
+    model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=64, num_labels=6)).eval()
+    corpus = data.texts("train")[:100]
+    keep = used_ids(tok, corpus)
+    old2new = {o: n for n, o in enumerate(keep)}
+    old = tok(corpus)["input_ids"]
+    ref = predict_logits(model, tok, corpus[:16])
+    model, new_tok = trim_vocabulary(model, tok, keep)
+    assert new_tok(corpus)["input_ids"] == [[old2new[i] for i in ids] for ids in old]
+    np.testing.assert_allclose(predict_logits(model, new_tok, corpus[:16]), ref, atol=1e-5)
