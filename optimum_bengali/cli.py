@@ -78,7 +78,7 @@ def add_finetune(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="pretrained encoder or classifier: local folder or Hub id")
     src.add_argument("--from-config", help="build a randomly initialised model of this shape "
-                                           "(bert-base-multilingual-cased-shape, bert-small-shape, bert-tiny-shape)")
+                                           "(bert-base-multilingual-cased-shape, bert-small-shape, bert-tiny-shape, bert-tiny-12l-shape)")
     _data_args(p)
     p.add_argument("--output", required=True)
     p.add_argument("--epochs", type=float, default=3.0)

@@ -23,6 +23,9 @@ CONFIG_SHAPES: Dict[str, Dict[str, int]] = {
                              intermediate_size=1024),
     "bert-tiny-shape": dict(vocab_size=0, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=128),
+    # BERT-base depth (12 layers) at toy width: recipes that cut 12 -> 6/4/3 layers run in seconds
+    "bert-tiny-12l-shape": dict(vocab_size=0, hidden_size=64, num_hidden_layers=12, num_attention_heads=2,
+                                intermediate_size=128),
 }
 
 OPENVINO_FILE = "openvino_model.xml"
