@@ -74,7 +74,8 @@ class CompressionResult:
                            commit_message=commit_message or f"optimum-bengali: {self.recipe.name}")
 
 
-def _label_names_for(model: PreTrainedModel, data: Union[str, Path, DatasetDict, LabelledData]) -> Optional[List[str]]:
+def _label_names_for(model: PreTrainedModel) -> Optional[List[str]]:
+    """The model's label names in id order, or None when it only has LABEL_0.. placeholders."""
     if has_default_labels(model.config):
         return None
     return [model.config.id2label[i] for i in sorted(model.config.id2label)]
@@ -141,7 +142,7 @@ def apply_recipe(
             raise ModelError("pass tokenizer= when you give a model object")
         tokenizer = load_tokenizer(model)
     data = load_data(dataset, text_column=text_column, label_column=label_column,
-                     label_names=_label_names_for(teacher, dataset), normalization=normalization)
+                     label_names=_label_names_for(teacher), normalization=normalization)
     _attach_labels(teacher, data, source)
     teacher.eval()
 

@@ -82,3 +82,21 @@ def test_accuracy_controlled_quantization_respects_the_drop(tiny_teacher_dir, sm
                           progress=False)
     assert result.metrics["format"] == "openvino"
     assert (tmp_path / "ac" / "openvino_model.xml").is_file()
+
+
+def test_openvino_static_with_a_tokenizer_without_token_type_ids(tiny_teacher_dir, small_data, data, tmp_path):
+    """XLM-R / e5 tokenizers give no token_type_ids while their BERT encoder takes them."""
+    from transformers import AutoTokenizer
+
+    teacher = tmp_path / "teacher"
+    model = load_model(tiny_teacher_dir)
+    model.save_pretrained(teacher)
+    tok = AutoTokenizer.from_pretrained(tiny_teacher_dir, model_input_names=["input_ids", "attention_mask"])
+    tok.save_pretrained(teacher)
+    assert "token_type_ids" not in tok("আমি খুব খুশি")
+    recipe = {"name": "q", "steps": [{"type": "quantize", "num_samples": 16}]}
+    apply_recipe(teacher, recipe, small_data, tmp_path / "q", measure_memory=False, measure_baseline=False,
+                 progress=False)
+    texts = data.texts("test")[:32]
+    q = predict_logits(load_model(tmp_path / "q"), load_tokenizer(tmp_path / "q"), texts)
+    assert _agreement(q, _fp32_logits(tiny_teacher_dir, texts)) >= 0.85

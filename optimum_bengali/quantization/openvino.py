@@ -26,11 +26,27 @@ def export(model: Any, tokenizer: Any, folder: Path) -> Any:
                                                             load_in_8bit=False)
 
 
-def _encoded(tokenizer: Any, texts: List[str], max_length: int) -> Any:
+def model_inputs(tokenizer: Any, texts: List[str], max_length: int, input_names: List[str],
+                 return_tensors: Any = None) -> dict:
+    """Tokenize for the exported model: exactly its inputs. ``token_type_ids`` is all zeros when the model
+    takes it but the tokenizer does not produce it (XLM-R / e5 tokenizers with a BERT encoder)."""
+    enc = tokenizer(texts, truncation=True, max_length=max_length, return_tensors=return_tensors)
+    out = {name: enc[name] for name in input_names if name in enc}
+    if "token_type_ids" in input_names and "token_type_ids" not in enc:
+        ids = enc["input_ids"]
+        out["token_type_ids"] = (np.zeros_like(ids) if return_tensors == "np" else [[0] * len(x) for x in ids])
+    return out
+
+
+def _input_names(ov_model: Any) -> List[str]:
+    return [inp.get_any_name() for inp in ov_model.model.inputs]
+
+
+def _encoded(tokenizer: Any, texts: List[str], max_length: int, input_names: List[str]) -> Any:
     from datasets import Dataset
 
     return Dataset.from_dict({"text": texts}).map(
-        lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
+        lambda b: model_inputs(tokenizer, b["text"], max_length, input_names), batched=True,
         remove_columns=["text"])
 
 
@@ -40,12 +56,11 @@ def _accuracy_controlled(step: "QuantizeStep", state: "CompressionState", ov_mod
 
     from ..evaluation import classification_metrics
 
-    tok = state.tokenizer
-    names = [inp.get_any_name() for inp in ov_model.model.inputs]
+    names = _input_names(ov_model)
 
     def to_inputs(texts: List[str]) -> dict:
-        enc = tok(texts, truncation=True, max_length=step.max_length, return_tensors="np")
-        return {n: enc[n].astype(np.int64) for n in names if n in enc}
+        enc = model_inputs(state.tokenizer, texts, step.max_length, names, return_tensors="np")
+        return {n: v.astype(np.int64) for n, v in enc.items()}
 
     calib = nncf.Dataset(step.calibration_texts(state), lambda t: to_inputs([t]))
     val_texts, val_labels = state.data.texts("validation"), state.data.labels("validation")
@@ -87,7 +102,8 @@ def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
         else:
             full = OVQuantizationConfig(num_samples=step.num_samples, model_type="transformer")
             config = OVMixedQuantizationConfig(weights, full) if step.compress_embeddings else full
-            dataset = _encoded(state.tokenizer, step.calibration_texts(state), step.max_length)
+            dataset = _encoded(state.tokenizer, step.calibration_texts(state), step.max_length,
+                               _input_names(ov_model))
         quantizer.quantize(calibration_dataset=dataset, ov_config=OVConfig(quantization_config=config),
                            save_directory=str(out))
     state.tokenizer.save_pretrained(out)
