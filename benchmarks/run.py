@@ -59,7 +59,7 @@ def override(recipe: Any, max_steps: Optional[int], epochs: Optional[float], num
     for step in data["steps"]:
         if max_steps is not None and "max_steps" in step:
             step["max_steps"] = max_steps
-            if "importance_samples" in step:
+            if step.get("method") == "structured":
                 step["importance_samples"] = min(step["importance_samples"], 8 * max_steps)
         if epochs is not None and "epochs" in step:
             step["epochs"] = epochs
@@ -92,14 +92,14 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
         writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    head = ("| recipe | format | acc | macro-F1 | ΔF1 (pts) | p50 ms bs1 | p50 ms bs8 | speedup bs1 | params (M) "
+    head = ("| recipe | run | format | acc | macro-F1 | ΔF1 (pts) | p50 ms bs1 | p50 ms bs8 | speedup bs1 | params (M) "
             "| non-zero (M) | disk MB | disk ratio | peak RSS MB |")
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         def f(v, fmt):
             return "-" if v is None else format(v, fmt)
         lines.append(
-            f"| {r['recipe']} | {r['format']} | {100 * r['accuracy']:.2f} | {100 * r['macro_f1']:.2f} | "
+            f"| {r['recipe']} | {r['run']} | {r['format']} | {100 * r['accuracy']:.2f} | {100 * r['macro_f1']:.2f} | "
             f"{f(r.get('macro_f1_change_points'), '+.2f')} | {r['p50_ms_bs1']:.2f} | {r['p50_ms_bs8']:.2f} | "
             f"{f(r.get('speedup_bs1'), '.2f')}x | {f(r['parameters'] and r['parameters'] / 1e6, '.1f')} | "
             f"{f(r['nonzero_parameters'] and r['nonzero_parameters'] / 1e6, '.1f')} | {r['bytes_on_disk'] / 1e6:.1f} | "
@@ -107,7 +107,8 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
     m = info["machine"]
     lines += ["", f"Teacher: {info['teacher']}. Data: {info['data']} (test split, {info['n_test']} sentences). "
               f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['versions']['torch']} ({m['torch_threads']} "
-              f"threads), OpenVINO {m['versions']['openvino']}. Run {info['run']}. Latency: model call only, real "
+              f"threads), OpenVINO {m['versions']['openvino']}. Teacher measured in run {info['run']}; a row from an earlier "
+              "(resumed) run was compared with the teacher as measured in that run. Latency: model call only, real "
               "test sentences in order, dynamic padding, after warm-up."]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     plot(out, rows)
@@ -218,6 +219,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     teacher_metrics = measure_saved_model(baseline_dir, texts, labels, memory=not args.no_memory,
                                           max_latency_batches=args.max_latency_batches)
     rows = [row_from("teacher", teacher_metrics, teacher_metrics, run_id)]
+    (out / "rows" / "teacher.json").write_text(json.dumps(rows[0], indent=2))
+    info = {"run": run_id, "teacher": teacher_desc, "data": args.data, "n_test": len(texts), "machine": machine(),
+            "settings": {k: v for k, v in vars(args).items()}}
     wanted = [n for n, _ in list_recipes()] if args.recipes == "all" else args.recipes.split(",")
     for name in tqdm(wanted, desc="recipes"):
         recipe = override(load_recipe(name), args.max_steps, args.epochs, args.num_samples)
@@ -237,8 +241,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             import shutil
 
             shutil.rmtree(model_dir, ignore_errors=True)
-    info = {"run": run_id, "teacher": teacher_desc, "data": args.data, "n_test": len(texts), "machine": machine(),
-            "settings": {k: v for k, v in vars(args).items()}}
+        write_outputs(out, rows, info)  # after every recipe: an interrupted run keeps its table
     write_outputs(out, rows, info)
     print((out / "results.md").read_text())
     return 0

@@ -15,8 +15,13 @@ def _fmt_bytes(n: Optional[float]) -> str:
 
 
 def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[str, Any],
-                     baseline: Optional[Dict[str, Any]], labels: List[str], fmt: str) -> None:
-    """Write ``folder/README.md``: front matter (language bn, pipeline tag, base model, metrics) and a table."""
+                     baseline: Optional[Dict[str, Any]], labels: List[str], fmt: str,
+                     name: Optional[str] = None) -> None:
+    """Write ``folder/README.md``: front matter (language bn, pipeline tag, base model, metrics) and a table.
+
+    ``name`` is the model's name (the final output folder's, when ``folder`` is a staging folder).
+    """
+    name = name or folder.name
     tags = ["optimum-bengali", "bengali", "text-classification", *sorted({s.type_name for s in recipe.steps})]
     if fmt == "openvino":
         tags.append("openvino")
@@ -26,7 +31,7 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
         "pipeline_tag": "text-classification",
         "tags": tags,
         "model-index": [{
-            "name": folder.name,
+            "name": name,
             "results": [{
                 "task": {"type": "text-classification", "name": "Text Classification"},
                 "metrics": [
@@ -60,7 +65,7 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
             "from optimum_bengali import TorchInt8ModelForSequenceClassification as Model" if fmt == "torch-int8"
             else "from transformers import AutoModelForSequenceClassification as Model")
     body = f"""
-# {folder.name}
+# {name}
 
 A Bengali text classifier ({', '.join(labels)}) compressed from `{source}` with the
 [optimum-bengali](https://github.com/optimum-bengali/optimum-bengali) recipe **{recipe.name}**:

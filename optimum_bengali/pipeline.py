@@ -186,7 +186,7 @@ def apply_recipe(
         (staging / "compression_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False),
                                                          encoding="utf-8")
         write_model_card(staging, recipe=recipe, source=source, metrics=metrics, baseline=baseline,
-                         labels=data.label_names, fmt=metrics["format"])
+                         labels=data.label_names, fmt=metrics["format"], name=output_dir.name)
         staging.chmod(0o755)
         if output_dir.exists():
             shutil.rmtree(output_dir)

@@ -14,6 +14,7 @@ def test_output_folder_has_card_report_and_recipe(tiny_teacher_dir, small_data, 
     front = yaml.safe_load(card.split("---")[1])
     assert front["language"] == ["bn"] and front["pipeline_tag"] == "text-classification"
     assert "optimum-bengali" in front["tags"]
+    assert front["model-index"][0]["name"] == "dyn" and "\n# dyn\n" in card
     metric_values = [m["value"] for m in front["model-index"][0]["results"][0]["metrics"]]
     assert round(result.metrics["macro_f1"], 4) in metric_values
     m = result.metrics

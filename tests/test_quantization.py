@@ -100,3 +100,18 @@ def test_openvino_static_with_a_tokenizer_without_token_type_ids(tiny_teacher_di
     texts = data.texts("test")[:32]
     q = predict_logits(load_model(tmp_path / "q"), load_tokenizer(tmp_path / "q"), texts)
     assert _agreement(q, _fp32_logits(tiny_teacher_dir, texts)) >= 0.85
+
+
+def test_static_int8_leaves_no_float_embedding_table(tiny_teacher_dir, small_data, tmp_path):
+    import openvino as ov
+
+    from optimum_bengali.quantization.openvino import compress_float_embeddings, float_embeddings
+
+    apply_recipe(tiny_teacher_dir, "quant-static-int8", small_data, tmp_path / "q", measure_memory=False,
+                 measure_baseline=False, progress=False)
+    assert float_embeddings(ov.Core().read_model(str(tmp_path / "q" / "openvino_model.xml"))) == []
+    from optimum.intel import OVModelForSequenceClassification
+
+    exported = OVModelForSequenceClassification.from_pretrained(tiny_teacher_dir, export=True, compile=False).model
+    assert len(float_embeddings(exported)) == 3  # word, position, token type
+    assert float_embeddings(compress_float_embeddings(exported)) == []

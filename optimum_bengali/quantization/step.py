@@ -25,8 +25,9 @@ BACKENDS = {
 class QuantizeStep(Step):
     """Post-training int8 quantization. Must be the last step that changes weights.
 
-    backend ``openvino``: ``static`` (NNCF int8 PTQ, calibrated on the train split; with
-    ``compress_embeddings`` the embedding tables are int8 weight-compressed too), ``weight_only``
+    backend ``openvino``: ``static`` (NNCF int8 PTQ, calibrated on the train split; the embedding tables
+    are stored as int8 weights too, and ``compress_embeddings`` compresses any that were left in floating
+    point), ``weight_only``
     (int8 weights, FP32 activations) or ``accuracy_control`` (NNCF keeps layers in FP32 until the
     validation macro-F1 drop is at most ``max_macro_f1_drop``).
     backend ``torch``: ``dynamic`` int8 of every Linear layer (per-channel weights).
