@@ -160,6 +160,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     src.add_argument("--model", help="fine-tuned teacher: folder or Hub id")
     src.add_argument("--from-config", help="build and briefly fine-tune a teacher of this shape")
     p.add_argument("--finetune-steps", type=int, default=200, help="--from-config: fine-tuning steps")
+    p.add_argument("--finetune-lr", type=float, default=5e-4,
+                   help="--from-config: learning rate (the model starts from random weights)")
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--recipes", default="all", help="comma-separated names or YAML paths, or 'all'")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results"))
@@ -195,7 +197,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.from_config and (args.force or not (teacher_dir / "config.json").is_file()):
         print(f"building and fine-tuning a {args.from_config} teacher ({args.finetune_steps} steps)")
         finetune(None, args.data, str(teacher_dir), from_config=args.from_config, overwrite=True,
-                 max_steps=args.finetune_steps, learning_rate=1e-4 if args.quick else 5e-5, batch_size=32,
+                 max_steps=args.finetune_steps, learning_rate=args.finetune_lr, batch_size=32,
                  measure_memory=False)
     from optimum_bengali.data import load_data
     from optimum_bengali.modeling import has_default_labels, load_model

@@ -23,6 +23,8 @@ _EXPORTS = {
     "load_model": ".modeling", "load_tokenizer": ".modeling", "push_to_hub": ".hub",
     "finetune": ".training.finetune",
     "TorchInt8ModelForSequenceClassification": ".quantization.torch_dynamic",
+    "IncInt8ModelForSequenceClassification": ".quantization.inc",
+    "SparseModelForSequenceClassification": ".pruning.sparse", "save_sparse": ".pruning.sparse",
     "OptimumBengaliError": ".errors", "RecipeError": ".errors", "DataError": ".errors", "ModelError": ".errors",
 }
 

@@ -10,6 +10,16 @@ import yaml
 from .recipe import Recipe
 
 
+#: saved format -> the class whose ``from_pretrained`` loads it
+LOADER_CLASSES = {
+    "pytorch": "transformers import AutoModelForSequenceClassification",
+    "openvino": "optimum.intel import OVModelForSequenceClassification",
+    "torch-int8": "optimum_bengali import TorchInt8ModelForSequenceClassification",
+    "inc": "optimum_bengali import IncInt8ModelForSequenceClassification",
+    "sparse": "optimum_bengali import SparseModelForSequenceClassification",
+}
+
+
 def _fmt_bytes(n: Optional[float]) -> str:
     return "n/a" if not n else f"{n / 1e6:.1f} MB"
 
@@ -61,9 +71,7 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
     row("peak RSS", "peak_rss_bytes", _fmt_bytes)
     table = "\n".join("| " + " | ".join(r) + " |" + ("\n|---|---|---|" if i == 0 else "")
                       for i, r in enumerate(rows))
-    load = ("from optimum.intel import OVModelForSequenceClassification as Model" if fmt == "openvino" else
-            "from optimum_bengali import TorchInt8ModelForSequenceClassification as Model" if fmt == "torch-int8"
-            else "from transformers import AutoModelForSequenceClassification as Model")
+    load = f"from {LOADER_CLASSES.get(fmt, LOADER_CLASSES['pytorch'])} as Model"
     body = f"""
 # {name}
 

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
+from transformers import PreTrainedModel
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".zst")  # OpenVINO .xml is the graph, not weights
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".zst", ".pt")  # .pt: INC's PT2 archive (no pickle)  # OpenVINO .xml is the graph, not weights
 
 
 def _forward(model: Any, enc: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -133,10 +134,10 @@ def measure_saved_model(model_dir: Union[str, Path], texts: Sequence[str], label
     metrics = evaluate_model(model, tokenizer, texts, labels, latency=latency,
                              max_latency_batches=max_latency_batches)
     metrics["format"] = model_format(model_dir)
-    if isinstance(model, torch.nn.Module):
+    if isinstance(model, PreTrainedModel):
         metrics.update(parameter_counts(model))
     elif counts:
-        metrics.update(counts)  # OpenVINO IR: counts of the PyTorch model it was converted from
+        metrics.update(counts)  # OpenVINO IR / INC graph: counts of the PyTorch model it was converted from
     metrics.update(disk_size(model_dir))
     if memory:
         metrics["peak_rss_bytes"] = peak_memory(model_dir, list(texts)[:64])

@@ -30,15 +30,22 @@ CONFIG_SHAPES: Dict[str, Dict[str, int]] = {
 
 OPENVINO_FILE = "openvino_model.xml"
 TORCH_INT8_FILE = "torch_int8_config.json"
+INC_FILE = "inc_config.json"
+SPARSE_FILE = "sparse_config.json"
 
 
 def model_format(path: Union[str, Path]) -> str:
-    """``"openvino"``, ``"torch-int8"`` or ``"pytorch"`` for a saved folder (``"pytorch"`` for Hub ids)."""
+    """``"openvino"``, ``"torch-int8"``, ``"inc"``, ``"sparse"`` or ``"pytorch"`` for a saved folder
+    (``"pytorch"`` for Hub ids)."""
     path = Path(path)
     if (path / OPENVINO_FILE).is_file():
         return "openvino"
     if (path / TORCH_INT8_FILE).is_file():
         return "torch-int8"
+    if (path / INC_FILE).is_file():
+        return "inc"
+    if (path / SPARSE_FILE).is_file():
+        return "sparse"
     return "pytorch"
 
 
@@ -53,7 +60,8 @@ def check_sequence_classifier(config: Any, where: str) -> None:
 def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
     """Load a classifier saved by this package or any AutoModelForSequenceClassification.
 
-    Returns a ``PreTrainedModel`` (PyTorch FP32 or torch int8) or an ``OVModelForSequenceClassification``.
+    Returns a ``PreTrainedModel`` (PyTorch FP32 or torch int8), an ``OVModelForSequenceClassification`` or
+    an INC int8 classifier.
     """
     if isinstance(model, PreTrainedModel):
         check_sequence_classifier(model.config, type(model).__name__)
@@ -67,6 +75,14 @@ def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
         from .quantization.torch_dynamic import TorchInt8ModelForSequenceClassification
 
         return TorchInt8ModelForSequenceClassification.from_pretrained(model)
+    if fmt == "inc":
+        from .quantization.inc import IncInt8ModelForSequenceClassification
+
+        return IncInt8ModelForSequenceClassification.from_pretrained(model)
+    if fmt == "sparse":
+        from .pruning.sparse import SparseModelForSequenceClassification
+
+        return SparseModelForSequenceClassification.from_pretrained(model)
     try:
         config = AutoConfig.from_pretrained(str(model))
     except (OSError, ValueError) as exc:

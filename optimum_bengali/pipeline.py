@@ -39,6 +39,7 @@ class CompressionState:
     seed: int = 42
     format: str = "pytorch"
     saved: bool = False
+    save_format: str = "dense"  # "sparse": the final PyTorch model is stored as bitmask + values
     progress: bool = True
     report: List[Dict[str, Any]] = field(default_factory=list)
     counts: Dict[str, int] = field(default_factory=dict)
@@ -171,7 +172,12 @@ def apply_recipe(
             step.apply(state)
             state.note(seconds=round(time.perf_counter() - t0, 2))
 
-        if not state.saved:
+        if not state.saved and state.save_format == "sparse":
+            from .pruning.sparse import save_sparse
+
+            save_sparse(state.model, staging)
+            state.tokenizer.save_pretrained(staging)
+        elif not state.saved:
             _save_pytorch(state.model, staging)
             state.tokenizer.save_pretrained(staging)
         recipe.save(staging / "recipe.yaml")

@@ -115,3 +115,37 @@ def test_static_int8_leaves_no_float_embedding_table(tiny_teacher_dir, small_dat
     exported = OVModelForSequenceClassification.from_pretrained(tiny_teacher_dir, export=True, compile=False).model
     assert len(float_embeddings(exported)) == 3  # word, position, token type
     assert float_embeddings(compress_float_embeddings(exported)) == []
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_inc_int8_reloads_and_matches_fp32(tiny_teacher_dir, small_data, data, tmp_path, mode):
+    pytest.importorskip("neural_compressor.torch.quantization")
+    from optimum_bengali import IncInt8ModelForSequenceClassification
+
+    out = tmp_path / mode
+    recipe = {"name": f"inc-{mode}", "steps": [{"type": "quantize", "backend": "inc", "mode": mode,
+                                                "num_samples": 32}]}
+    result = apply_recipe(tiny_teacher_dir, recipe, small_data, out, measure_memory=False, progress=False)
+    files = {p.name for p in out.iterdir()}
+    assert {"quantized_weight.pt", "qconfig.json", "inc_config.json", "config.json", "tokenizer.json"} <= files
+    assert result.metrics["format"] == "inc" and result.steps[0]["inc_mode"] == mode
+    model = IncInt8ModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label[3] == "joy"
+    texts = data.texts("test")[:48]  # other lengths and batch sizes than the export example
+    q = predict_logits(model, load_tokenizer(out), texts, batch_size=5)
+    ref = _fp32_logits(tiny_teacher_dir, texts)
+    assert np.abs(q - ref).max() < 0.25 * np.abs(ref).max() + 0.05
+    assert _agreement(q, ref) >= 0.85
+    assert result.metrics["parameters"] == result.baseline["parameters"]
+    # every Linear runs through int8 quantize/dequantize ops in the saved graph
+    ops = [str(n.target) for n in model.graph.graph.nodes if n.op == "call_function"]
+    n_linear = sum(1 for o in ops if o.startswith("aten.linear"))
+    assert n_linear > 0 and sum(1 for o in ops if "quantize_per" in o and "dequantize" not in o) >= n_linear
+
+
+def test_inc_autotune_picks_a_config_and_saves(tiny_teacher_dir, small_data, tmp_path):
+    pytest.importorskip("neural_compressor.torch.quantization")
+    result = apply_recipe(tiny_teacher_dir, "quant-inc-autotune", small_data, tmp_path / "auto",
+                          measure_memory=False, progress=False)
+    assert result.steps[0]["inc_mode"] in {"static", "dynamic"}
+    assert result.metrics["format"] == "inc"

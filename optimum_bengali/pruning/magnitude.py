@@ -106,5 +106,7 @@ def run(step: "PruneStep", state: "CompressionState") -> None:
     make_permanent(model)
     state.model = model
     measured = measure_sparsity(model)
+    if step.save == "sparse":
+        state.save_format = "sparse"
     state.note(method="magnitude", target_sparsity=step.sparsity, sparsity=measured.pop("overall"),
                sparsity_per_layer=measured)

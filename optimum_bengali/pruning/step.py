@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import CompressionState
 
 METHODS = {"magnitude": ".magnitude", "structured": ".structured"}
-_ONLY = {"magnitude": ("sparsity", "scope", "schedule", "initial_sparsity", "update_every"),
+_ONLY = {"magnitude": ("sparsity", "scope", "schedule", "initial_sparsity", "update_every", "save"),
          "structured": ("ffn_keep", "importance", "importance_samples")}
 
 
@@ -26,7 +26,9 @@ class PruneStep(Step):
     ``magnitude``: unstructured L1 magnitude pruning of the encoder's Linear weights (``torch.nn.utils.prune``),
     ``global`` or per-layer (``local``), one-shot or on a gradual cubic schedule (Zhu & Gupta 2017) during
     fine-tuning; masks stay applied after every optimizer step and are made permanent at the end.
-    Sparse weights are still stored dense and run on dense kernels: this saves no time or disk.
+    Sparse weights run on dense kernels: this saves no time. ``save: sparse`` stores the final model as a
+    bitmask plus non-zero values (:mod:`optimum_bengali.pruning.sparse`), which saves disk; ``dense`` (the
+    default) keeps the plain ``from_pretrained`` folder.
     ``structured``: remove the least important FFN intermediate neurons (``importance``: ``gradient``
     x weight over ``importance_samples`` training rows, or ``magnitude``), keeping ``ffn_keep`` of them in
     every layer, so the saved model has smaller matrices and reloads with plain ``from_pretrained``.
@@ -38,6 +40,7 @@ class PruneStep(Step):
     schedule: Literal["oneshot", "cubic"] = "cubic"
     initial_sparsity: float = setting(0.0, min=0, max=1, max_exclusive=True)
     update_every: int = setting(10, min=1, help="optimizer steps between mask updates (cubic)")
+    save: Literal["dense", "sparse"] = "dense"
     ffn_keep: float = setting(0.5, min=0, max=1, min_exclusive=True)
     importance: Literal["gradient", "magnitude"] = "gradient"
     importance_samples: int = setting(256, min=1)

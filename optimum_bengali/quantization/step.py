@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 BACKENDS = {
     "openvino": (".openvino", ("static", "weight_only", "accuracy_control")),
     "torch": (".torch_dynamic", ("dynamic",)),
+    "inc": (".inc", ("dynamic", "static", "autotune")),
 }
 
 
@@ -31,15 +32,17 @@ class QuantizeStep(Step):
     (int8 weights, FP32 activations) or ``accuracy_control`` (NNCF keeps layers in FP32 until the
     validation macro-F1 drop is at most ``max_macro_f1_drop``).
     backend ``torch``: ``dynamic`` int8 of every Linear layer (per-channel weights).
+    backend ``inc`` (extra ``[inc]``): Intel Neural Compressor PT2E int8, ``dynamic``, ``static``
+    (calibrated) or ``autotune`` (static, else dynamic, within ``max_macro_f1_drop`` on validation).
     """
 
     produces_final = True
 
-    backend: Literal["openvino", "torch"] = "openvino"
-    mode: Literal["static", "dynamic", "weight_only", "accuracy_control"] = "static"
+    backend: Literal["openvino", "torch", "inc"] = "openvino"
+    mode: Literal["static", "dynamic", "weight_only", "accuracy_control", "autotune"] = "static"
     num_samples: int = setting(300, min=1, help="calibration sentences drawn from the train split")
     compress_embeddings: bool = True
-    max_macro_f1_drop: float = setting(0.01, min=0, max=1, help="accuracy_control: absolute drop")
+    max_macro_f1_drop: float = setting(0.01, min=0, max=1, help="accuracy_control/autotune: absolute drop")
     max_length: int = setting(128, min=8)
 
     def check(self) -> None:
