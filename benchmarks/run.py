@@ -7,7 +7,8 @@
     python benchmarks/run.py --quick                                       # tiny teacher, few steps
 
 Writes ``results.json``, ``results.csv``, ``results.md`` and ``pareto.png``/``size.png`` in ``--output``.
-A recipe whose row exists already is skipped unless ``--force`` (rows record the run they come from).
+A recipe whose row exists already is skipped unless ``--force`` (rows record the run they come from);
+with ``--keep-models --remeasure`` its kept model is measured again next to this run's teacher.
 """
 
 from __future__ import annotations
@@ -107,9 +108,11 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
     m = info["machine"]
     lines += ["", f"Teacher: {info['teacher']}. Data: {info['data']} (test split, {info['n_test']} sentences). "
               f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['versions']['torch']} ({m['torch_threads']} "
-              f"threads), OpenVINO {m['versions']['openvino']}. Teacher measured in run {info['run']}; a row from an earlier "
-              "(resumed) run was compared with the teacher as measured in that run. Latency: model call only, real "
-              "test sentences in order, dynamic padding, after warm-up."]
+              f"threads), OpenVINO {m['versions']['openvino']}. Every row measured in run {info['run']}, next to the "
+              "teacher. " if all(r["run"] == info["run"] for r in rows) else
+              f"threads), OpenVINO {m['versions']['openvino']}. Teacher measured in run {info['run']}; a row from an "
+              "earlier (resumed) run was compared with the teacher as measured in that run. "]
+    lines[-1] += "Latency: model call only, real test sentences in order, dynamic padding, after warm-up."
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     plot(out, rows)
 
@@ -163,7 +166,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--finetune-lr", type=float, default=5e-4,
                    help="--from-config: learning rate (the model starts from random weights)")
     p.add_argument("--data", default=str(DEFAULT_DATA))
-    p.add_argument("--recipes", default="all", help="comma-separated names or YAML paths, or 'all'")
+    p.add_argument("--recipes", default="all",
+                   help="comma-separated names or YAML paths; 'all' stands for every shipped recipe")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--force", action="store_true", help="redo recipes whose rows exist")
     p.add_argument("--quick", action="store_true", help="tiny teacher, a few training steps: minutes")
@@ -173,6 +177,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-latency-batches", type=int, default=100)
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--keep-models", action="store_true", help="keep every compressed model folder")
+    p.add_argument("--remeasure", action="store_true",
+                   help="measure kept models of finished recipes again in this run (no retraining)")
     args = p.parse_args(argv)
 
     from tqdm.auto import tqdm
@@ -224,15 +230,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     (out / "rows" / "teacher.json").write_text(json.dumps(rows[0], indent=2))
     info = {"run": run_id, "teacher": teacher_desc, "data": args.data, "n_test": len(texts), "machine": machine(),
             "settings": {k: v for k, v in vars(args).items()}}
-    wanted = [n for n, _ in list_recipes()] if args.recipes == "all" else args.recipes.split(",")
+    wanted = [n for item in args.recipes.split(",")
+              for n in ([name for name, _ in list_recipes()] if item == "all" else [item])]
     for name in tqdm(wanted, desc="recipes"):
         recipe = override(load_recipe(name), args.max_steps, args.epochs, args.num_samples)
         row_file = out / "rows" / f"{recipe.name}.json"
+        model_dir = out / "models" / recipe.name
         if row_file.is_file() and not args.force:
-            rows.append(json.loads(row_file.read_text()))
+            old = json.loads(row_file.read_text())
+            if args.remeasure and (model_dir / "config.json").is_file():
+                # same model, measured again in this run next to this run's teacher
+                counts = {k: old[k] for k in ("parameters", "nonzero_parameters") if old.get(k) is not None}
+                metrics = measure_saved_model(model_dir, texts, labels, memory=not args.no_memory,
+                                              max_latency_batches=args.max_latency_batches, counts=counts)
+                old = {**row_from(recipe.name, metrics, teacher_metrics, run_id), "seconds": old.get("seconds")}
+                row_file.write_text(json.dumps(old, indent=2))
+            rows.append(old)
             continue
         t0 = time.perf_counter()
-        model_dir = out / "models" / recipe.name
         result = apply_recipe(teacher_dir, recipe, data, model_dir, overwrite=True, measure_baseline=False,
                               measure_memory=not args.no_memory, max_latency_batches=args.max_latency_batches)
         row = row_from(recipe.name, result.metrics, teacher_metrics, run_id)

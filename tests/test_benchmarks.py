@@ -30,3 +30,14 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert run.main(["--quick", "--data", str(bemoc_dir), "--recipes", "quant-dynamic-int8", "--output", str(out),
                      "--no-memory"]) == 0
     assert (out / "rows" / "quant-dynamic-int8.json").stat().st_mtime == before
+    # --keep-models, then --remeasure: the kept model is measured again in the new run, not retrained
+    args = ["--quick", "--data", str(bemoc_dir), "--recipes", "quant-static-int8", "--output", str(out),
+            "--no-memory", "--keep-models"]
+    assert run.main(args) == 0 and (out / "models" / "quant-static-int8" / "openvino_model.xml").is_file()
+    first = json.loads((out / "rows" / "quant-static-int8.json").read_text())
+    (out / "rows" / "quant-static-int8.json").write_text(json.dumps({**first, "run": "earlier"}))
+    assert run.main(args + ["--remeasure"]) == 0
+    again = json.loads((out / "rows" / "quant-static-int8.json").read_text())
+    assert again["run"] != "earlier" and again["seconds"] == first["seconds"]
+    assert again["parameters"] == first["parameters"] and again["macro_f1"] == first["macro_f1"]
+    assert "Every row measured in run" in (out / "results.md").read_text()

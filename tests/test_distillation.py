@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from optimum_bengali import ModelError, RecipeError, apply_recipe, load_recipe
+from optimum_bengali import ModelError, apply_recipe
 from optimum_bengali.distillation import attention_kl, cut_student, default_layers, hidden_mse, kd_loss
 from optimum_bengali.distillation.cache import cached_teacher_logits
 

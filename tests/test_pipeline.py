@@ -4,7 +4,6 @@ import pytest
 import yaml
 
 from optimum_bengali import ModelError, apply_recipe
-from optimum_bengali.steps import Step
 
 
 def test_output_folder_has_card_report_and_recipe(tiny_teacher_dir, small_data, tmp_path):

@@ -5,7 +5,6 @@ from transformers import AutoModelForSequenceClassification
 
 from optimum_bengali import apply_recipe
 from optimum_bengali.evaluation import predict_logits
-from optimum_bengali.modeling import load_tokenizer
 from optimum_bengali.pruning import apply_sparsity, measure_sparsity, prune_ffn
 from optimum_bengali.pruning.magnitude import cubic_sparsity, make_permanent, prunable_linears
 from optimum_bengali.pruning.vocab import trim_vocabulary, used_ids

@@ -2,8 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
-import yaml
 
 from optimum_bengali import apply_recipe, load_recipe
 from optimum_bengali.evaluation import predict_logits

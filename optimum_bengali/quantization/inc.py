@@ -35,7 +35,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 def _require_inc() -> None:
     try:
-        import neural_compressor.torch.quantization  # noqa: F401
+        import neural_compressor.torch.quantization  # noqa: F401 (only checks that it imports)
     except ImportError as exc:
         raise ModelError("backend 'inc' needs Intel Neural Compressor: pip install 'optimum-bengali[inc]' "
                          f"(neural-compressor[pt]); import failed: {exc}") from None
