@@ -22,7 +22,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".zst", ".pt")  # .pt: INC's PT2 archive (no pickle)  # OpenVINO .xml is the graph, not weights
+# OpenVINO's .xml is the graph, not weights; .pt is INC's PT2 archive (raw tensor bytes, no pickle)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".zst", ".pt")
 
 
 def _forward(model: Any, enc: Dict[str, torch.Tensor]) -> torch.Tensor:

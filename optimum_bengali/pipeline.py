@@ -172,13 +172,13 @@ def apply_recipe(
             step.apply(state)
             state.note(seconds=round(time.perf_counter() - t0, 2))
 
-        if not state.saved and state.save_format == "sparse":
-            from .pruning.sparse import save_sparse
+        if not state.saved:
+            if state.save_format == "sparse":
+                from .pruning.sparse import save_sparse
 
-            save_sparse(state.model, staging)
-            state.tokenizer.save_pretrained(staging)
-        elif not state.saved:
-            _save_pytorch(state.model, staging)
+                save_sparse(state.model, staging)
+            else:
+                _save_pytorch(state.model, staging)
             state.tokenizer.save_pretrained(staging)
         recipe.save(staging / "recipe.yaml")
         metrics = measure_saved_model(staging, test_texts, test_labels, memory=measure_memory,

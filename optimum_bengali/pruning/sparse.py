@@ -27,7 +27,9 @@ _MASK, _VALUES = ".__mask__", ".__values__"
 
 
 def save_sparse(model: PreTrainedModel, folder: Union[str, Path], min_sparsity: float = 0.3) -> Dict[str, int]:
-    """Write ``model`` to ``folder`` with sparse matrices as bitmask + values. Returns per-kind byte counts."""
+    """Write ``model`` to ``folder`` with sparse matrices as bitmask + values.
+
+    Returns the number of matrices stored sparse and the size of the weights file in bytes."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors: Dict[str, torch.Tensor] = {}
