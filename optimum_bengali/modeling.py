@@ -195,6 +195,17 @@ def parameter_counts(model: torch.nn.Module) -> Dict[str, int]:
     return {"parameters": total, "nonzero_parameters": nonzero}
 
 
+def distinct_storage(tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``tensors`` with every tensor that shares storage with an earlier one (tied weights) cloned:
+    safetensors refuses shared storage."""
+    out, seen = {}, set()
+    for name, tensor in tensors.items():
+        ptr = tensor.data_ptr()
+        out[name] = tensor.clone() if ptr in seen and tensor.numel() else tensor
+        seen.add(ptr)
+    return out
+
+
 def is_int8_torch(model: torch.nn.Module) -> bool:
     """True when the model holds dynamically quantized (int8) Linear layers."""
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
-from ..modeling import SPARSE_FILE
+from ..modeling import SPARSE_FILE, distinct_storage
 
 WEIGHTS = "model.sparse.safetensors"
 _MASK, _VALUES = ".__mask__", ".__values__"
@@ -34,12 +34,8 @@ def save_sparse(model: PreTrainedModel, folder: Union[str, Path], min_sparsity: 
     folder.mkdir(parents=True, exist_ok=True)
     tensors: Dict[str, torch.Tensor] = {}
     sparse = []
-    seen: Dict[int, str] = {}
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu()
-        if tensor.data_ptr() in seen and tensor.numel():  # tied weights: safetensors wants distinct tensors
-            tensor = tensor.clone()
-        seen[tensor.data_ptr()] = name
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    for name, tensor in distinct_storage(state).items():
         nonzero = tensor != 0
         if (tensor.is_floating_point() and tensor.dim() == 2 and tensor.numel() >= 64
                 and 1 - float(nonzero.float().mean()) >= min_sparsity):
@@ -83,13 +79,9 @@ class SparseModelForSequenceClassification:
         model = AutoModelForSequenceClassification.from_config(config)
         state = load_sparse_state_dict(folder)
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if k not in _tied_keys(model)]
+        tied = set(getattr(model, "_tied_weights_keys", None) or [])
+        missing = [k for k in missing if k not in tied]
         if missing or unexpected:
             raise ValueError(f"{folder}: weights do not match the config (missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]})")
         return model.eval()
-
-
-def _tied_keys(model: PreTrainedModel) -> set:
-    keys = getattr(model, "_tied_weights_keys", None) or []
-    return set(keys) if not isinstance(keys, dict) else set(keys)

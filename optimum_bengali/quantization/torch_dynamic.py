@@ -16,7 +16,7 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
-from ..modeling import TORCH_INT8_FILE
+from ..modeling import TORCH_INT8_FILE, distinct_storage
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import CompressionState
@@ -51,14 +51,7 @@ def save_int8(model: PreTrainedModel, folder: Union[str, Path]) -> None:
         if isinstance(tensor, torch.Tensor) and not tensor.is_quantized and not any(
                 name.startswith(q + ".") for q in quantized):
             tensors[name] = tensor.detach().contiguous()
-    # tied weights share storage; safetensors wants distinct tensors
-    seen = {}
-    for k, v in list(tensors.items()):
-        key = (v.data_ptr(), v.shape)
-        if key in seen and v.numel():
-            tensors[k] = v.clone()
-        seen[key] = k
-    save_file(tensors, str(folder / WEIGHTS), metadata={"format": "pt"})
+    save_file(distinct_storage(tensors), str(folder / WEIGHTS), metadata={"format": "pt"})
     model.config.save_pretrained(folder)
     (folder / TORCH_INT8_FILE).write_text(json.dumps(
         {"method": "torch_dynamic_int8", "weight_scheme": "per_channel_affine", "axis": 0,
