@@ -6,9 +6,16 @@
         --recipes quant-static-int8,quant-dynamic-int8                     # mBERT-shaped, offline
     python benchmarks/run.py --quick                                       # tiny teacher, few steps
 
+Every table has the peers measured in the same run: the FP32 PyTorch teacher, OpenVINO FP32 (export
+only, f32 precision), OpenVINO bf16 where the CPU has native bf16, OpenVINO static int8 and PyTorch dynamic
+int8 alone. Latency is steady state (an untimed pass over every batch first), with first-call and end-to-end
+figures beside it; ``--threads`` applies to PyTorch and OpenVINO alike, and every row records the runtime
+settings read back from the runtime.
+
 Writes ``results.json``, ``results.csv``, ``results.md`` and ``pareto.png``/``size.png`` in ``--output``.
-A recipe whose row exists already is skipped unless ``--force`` (rows record the run they come from);
-with ``--keep-models --remeasure`` its kept model is measured again next to this run's teacher.
+A recipe whose row exists already is skipped unless ``--force`` (rows record the run and the teacher
+fingerprint they come from; a row measured against another teacher is run again); with ``--keep-models
+--remeasure`` its kept model is measured again next to this run's teacher.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -29,27 +37,37 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "bemoc"
 
 
 def machine() -> Dict[str, Any]:
-    """CPU model, cores and library versions, recorded with the results."""
+    """CPU model, cores, OpenVINO's CPU capabilities and library versions, recorded with the results."""
     import importlib.metadata as md
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    import torch
+
+    from optimum_bengali.runtime import cpu_model, openvino_cpu_capabilities
+
     versions = {}
-    for pkg in ("torch", "transformers", "openvino", "nncf", "optimum-intel", "optimum-bengali"):
+    for pkg in ("torch", "transformers", "openvino", "nncf", "optimum-intel", "neural-compressor",
+                "optimum-bengali"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
-    import torch
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "openvino_cpu_capabilities": openvino_cpu_capabilities(), "python": platform.python_version(),
+            "versions": versions}
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "versions": versions}
+
+def fingerprint(folder: Path) -> str:
+    """A short hash of a model folder's config, weights and tokenizer: a rebuilt or changed teacher gets
+    another fingerprint, and rows measured against the old one are not reused."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and (path.suffix in (".safetensors", ".bin", ".xml") or path.name in (
+                "config.json", "tokenizer.json", "vocab.txt", "sentencepiece.bpe.model")):
+            digest.update(path.name.encode())
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def override(recipe: Any, max_steps: Optional[int], epochs: Optional[float], num_samples: Optional[int]) -> Any:
@@ -69,50 +87,79 @@ def override(recipe: Any, max_steps: Optional[int], epochs: Optional[float], num
     return Recipe.from_dict(data, source=recipe.source)
 
 
-def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any]], run_id: str) -> Dict[str, Any]:
+def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any]], run_id: str,
+             teacher_fp: str) -> Dict[str, Any]:
+    """One results row: quality, the three latency figures at batch 1 and 8, runtime settings, sizes."""
     from optimum_bengali.pipeline import compare
+    from optimum_bengali.runtime import describe
 
-    row = {"recipe": name, "run": run_id, "format": metrics.get("format"),
-           "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "weighted_f1": metrics["weighted_f1"],
-           "p50_ms_bs1": metrics["latency_bs1"]["p50_ms"], "p95_ms_bs1": metrics["latency_bs1"]["p95_ms"],
-           "p50_ms_bs8": metrics["latency_bs8"]["p50_ms"], "p95_ms_bs8": metrics["latency_bs8"]["p95_ms"],
-           "throughput_bs8": metrics["latency_bs8"]["throughput"], "parameters": metrics.get("parameters"),
-           "nonzero_parameters": metrics.get("nonzero_parameters"), "bytes_on_disk": metrics["bytes_on_disk"],
-           "weight_bytes": metrics["weight_bytes"], "peak_rss_bytes": metrics.get("peak_rss_bytes")}
+    row = {"recipe": name, "run": run_id, "teacher_fingerprint": teacher_fp, "format": metrics.get("format"),
+           "runtime": describe(metrics.get("runtime", {})), "runtime_settings": metrics.get("runtime"),
+           "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "weighted_f1": metrics["weighted_f1"]}
+    for bs in (1, 8):
+        lat = metrics[f"latency_bs{bs}"]
+        row.update({f"steady_p50_ms_bs{bs}": lat["steady_p50_ms"], f"steady_p95_ms_bs{bs}": lat["steady_p95_ms"],
+                    f"steady_p95_over_p50_bs{bs}": lat["steady_p95_over_p50"],
+                    f"steady_throughput_bs{bs}": lat["steady_throughput"],
+                    f"first_call_mean_ms_bs{bs}": lat["first_call_mean_ms"],
+                    f"end_to_end_p50_ms_bs{bs}": lat["end_to_end_p50_ms"]})
+    row.update({"parameters": metrics.get("parameters"), "nonzero_parameters": metrics.get("nonzero_parameters"),
+                "bytes_on_disk": metrics["bytes_on_disk"], "weight_bytes": metrics["weight_bytes"],
+                "model_memory_bytes": metrics.get("model_memory_bytes"),
+                "peak_rss_bytes": metrics.get("peak_rss_bytes")})
     if teacher is not None:
         c = compare(teacher, metrics)
         row.update(speedup_bs1=c.get("speedup_bs1"), speedup_bs8=c.get("speedup_bs8"),
-                   disk_ratio=c.get("bytes_on_disk_ratio"), macro_f1_change_points=c["macro_f1_change_points"])
+                   end_to_end_speedup_bs1=c.get("end_to_end_speedup_bs1"), disk_ratio=c.get("bytes_on_disk_ratio"),
+                   accuracy_change_points=c["accuracy_change_points"],
+                   macro_f1_change_points=c["macro_f1_change_points"])
     return row
 
 
+COLUMNS = ("| recipe | run | format | runtime | acc | macro-F1 | ΔF1 (pts) | steady p50 ms bs1 | p95/p50 bs1 "
+           "| first call ms bs1 | steady p50 ms bs8 | speedup bs1 | speedup bs8 | params (M) | non-zero (M) "
+           "| disk MB | disk ratio | model mem MB | peak RSS MB |")
+
+
+def markdown_row(r: Dict[str, Any]) -> str:
+    """One table line for a results row."""
+    def f(v: Any, fmt: str, scale: float = 1.0) -> str:
+        return "-" if v is None else format(v * scale, fmt)
+
+    return (f"| {r['recipe']} | {r['run']} | {r['format']} | {r['runtime']} | {f(r['accuracy'], '.2f', 100)} | "
+            f"{f(r['macro_f1'], '.2f', 100)} | {f(r.get('macro_f1_change_points'), '+.2f')} | "
+            f"{r['steady_p50_ms_bs1']:.2f} | {r['steady_p95_over_p50_bs1']:.2f} | {r['first_call_mean_ms_bs1']:.2f} | "
+            f"{r['steady_p50_ms_bs8']:.2f} | {f(r.get('speedup_bs1'), '.2f')}x | {f(r.get('speedup_bs8'), '.2f')}x | "
+            f"{f(r['parameters'], '.1f', 1e-6)} | {f(r['nonzero_parameters'], '.1f', 1e-6)} | "
+            f"{r['bytes_on_disk'] / 1e6:.1f} | {f(r.get('disk_ratio'), '.2f')}x | "
+            f"{f(r.get('model_memory_bytes'), '.0f', 1e-6)} | {f(r.get('peak_rss_bytes'), '.0f', 1e-6)} |")
+
+
 def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -> None:
+    """``results.json``, ``results.csv``, ``results.md`` (table + how it was measured) and the plots."""
     (out / "results.json").write_text(json.dumps({**info, "rows": rows}, indent=2, ensure_ascii=False))
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for r in rows for k in r if k != "runtime_settings"))
     with open(out / "results.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    head = ("| recipe | run | format | acc | macro-F1 | ΔF1 (pts) | p50 ms bs1 | p50 ms bs8 | speedup bs1 | params (M) "
-            "| non-zero (M) | disk MB | disk ratio | peak RSS MB |")
-    lines = [head, "|" + "---|" * 14]
-    for r in rows:
-        def f(v, fmt):
-            return "-" if v is None else format(v, fmt)
-        lines.append(
-            f"| {r['recipe']} | {r['run']} | {r['format']} | {100 * r['accuracy']:.2f} | {100 * r['macro_f1']:.2f} | "
-            f"{f(r.get('macro_f1_change_points'), '+.2f')} | {r['p50_ms_bs1']:.2f} | {r['p50_ms_bs8']:.2f} | "
-            f"{f(r.get('speedup_bs1'), '.2f')}x | {f(r['parameters'] and r['parameters'] / 1e6, '.1f')} | "
-            f"{f(r['nonzero_parameters'] and r['nonzero_parameters'] / 1e6, '.1f')} | {r['bytes_on_disk'] / 1e6:.1f} | "
-            f"{f(r.get('disk_ratio'), '.2f')}x | {f(r['peak_rss_bytes'] and r['peak_rss_bytes'] / 1e6, '.0f')} |")
+    lines = [COLUMNS, "|" + "---|" * COLUMNS.count(" | ") + "---|"]
+    lines += [markdown_row(r) for r in rows]
     m = info["machine"]
-    lines += ["", f"Teacher: {info['teacher']}. Data: {info['data']} (test split, {info['n_test']} sentences). "
-              f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['versions']['torch']} ({m['torch_threads']} "
-              f"threads), OpenVINO {m['versions']['openvino']}. Every row measured in run {info['run']}, next to the "
-              "teacher. " if all(r["run"] == info["run"] for r in rows) else
-              f"threads), OpenVINO {m['versions']['openvino']}. Teacher measured in run {info['run']}; a row from an "
-              "earlier (resumed) run was compared with the teacher as measured in that run. "]
-    lines[-1] += "Latency: model call only, real test sentences in order, dynamic padding, after warm-up."
+    lines += ["", f"Teacher: {info['teacher']} (fingerprint {info['teacher_fingerprint']}). Data: {info['data']} "
+              f"(test split, {info['n_test']} sentences). Machine: {m['cpu']}, {m['cores']} cores (OpenVINO CPU "
+              f"capabilities: {', '.join(m['openvino_cpu_capabilities'])}), torch {m['versions']['torch']}, "
+              f"OpenVINO {m['versions']['openvino']}, {info['threads']} threads for both. "
+              + (f"Every row measured in run {info['run']}, next to the teacher. "
+                 if all(r["run"] == info["run"] for r in rows) else
+                 f"Teacher measured in run {info['run']}; a row from an earlier (resumed) run of the same teacher "
+                 "was compared with the teacher as measured in that run. "),
+              "", f"Latency: {info['latency_method']}. Speedup = teacher's steady p50 / the row's steady p50. "
+              "Runtime: engine and inference precision read back from the runtime, threads, OpenVINO streams "
+              "and performance hint. Model memory = resident memory after loading minus before (runtime and "
+              "tokenizer loaded first); peak RSS = the whole process, runtime libraries included."]
+    for note in info.get("notes", []):
+        lines += ["", note]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     plot(out, rows)
 
@@ -125,7 +172,7 @@ def plot(out: Path, rows: List[Dict[str, Any]]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 6))
-    pts = sorted(rows, key=lambda r: r["p50_ms_bs1"])
+    pts = sorted(rows, key=lambda r: r["steady_p50_ms_bs1"])
     front, best = [], -1.0
     for r in pts:
         if r["macro_f1"] > best:
@@ -133,13 +180,13 @@ def plot(out: Path, rows: List[Dict[str, Any]]) -> None:
             best = r["macro_f1"]
     for r in rows:
         teacher = r["recipe"] == "teacher"
-        ax.scatter(r["p50_ms_bs1"], 100 * r["macro_f1"], marker="*" if teacher else "o", s=200 if teacher else 40,
+        ax.scatter(r["steady_p50_ms_bs1"], 100 * r["macro_f1"], marker="*" if teacher else "o", s=200 if teacher else 40,
                    color="crimson" if teacher else ("tab:blue" if r in front else "tab:gray"), zorder=3)
-        ax.annotate(r["recipe"], (r["p50_ms_bs1"], 100 * r["macro_f1"]), fontsize=7, xytext=(3, 3),
+        ax.annotate(r["recipe"], (r["steady_p50_ms_bs1"], 100 * r["macro_f1"]), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
-    ax.plot([r["p50_ms_bs1"] for r in front], [100 * r["macro_f1"] for r in front], color="tab:blue", lw=1)
+    ax.plot([r["steady_p50_ms_bs1"] for r in front], [100 * r["macro_f1"] for r in front], color="tab:blue", lw=1)
     ax.set_xscale("log")
-    ax.set_xlabel("latency p50 at batch 1 (ms, log scale)")
+    ax.set_xlabel("steady-state latency p50 at batch 1 (ms, log scale)")
     ax.set_ylabel("macro-F1 (%)")
     ax.set_title("macro-F1 vs latency (star: FP32 PyTorch teacher; line: Pareto front)")
     ax.grid(alpha=0.3)
@@ -157,17 +204,47 @@ def plot(out: Path, rows: List[Dict[str, Any]]) -> None:
     plt.close(fig)
 
 
+#: peers measured in every run, next to the teacher (PyTorch FP32): the runtime alone, quantization alone
+PEERS = ("openvino-export", "openvino-export-bf16", "quant-static-int8", "quant-dynamic-int8")
+
+
+def build_teacher(args: argparse.Namespace, teacher_dir: Path) -> None:
+    """``--from-config``: a teacher of a named shape, fine-tuned ``--finetune-steps`` steps (0: random
+    weights, for speed and size only)."""
+    from optimum_bengali.training.finetune import finetune
+
+    if args.finetune_steps > 0:
+        print(f"building and fine-tuning a {args.from_config} teacher ({args.finetune_steps} steps)")
+        finetune(None, args.data, str(teacher_dir), from_config=args.from_config, overwrite=True,
+                 max_steps=args.finetune_steps, learning_rate=args.finetune_lr, batch_size=32,
+                 measure_memory=False)
+        return
+    from optimum_bengali.data import load_data
+    from optimum_bengali.modeling import build_from_config
+
+    print(f"building a {args.from_config} teacher with random weights (speed and size only)")
+    data = load_data(args.data)
+    model, tok = build_from_config(args.from_config, data.texts("train"), data.label_names)
+    model.save_pretrained(teacher_dir)
+    tok.save_pretrained(teacher_dir)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", help="fine-tuned teacher: folder or Hub id")
     src.add_argument("--from-config", help="build and briefly fine-tune a teacher of this shape")
-    p.add_argument("--finetune-steps", type=int, default=200, help="--from-config: fine-tuning steps")
+    p.add_argument("--finetune-steps", type=int, default=200,
+                   help="--from-config: fine-tuning steps (0: random weights, speed and size only)")
     p.add_argument("--finetune-lr", type=float, default=5e-4,
                    help="--from-config: learning rate (the model starts from random weights)")
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--recipes", default="all",
                    help="comma-separated names or YAML paths; 'all' stands for every shipped recipe")
+    p.add_argument("--no-peers", action="store_true",
+                   help=f"do not add the peer rows ({', '.join(PEERS)}; bf16 only where the CPU has it)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="compute threads for PyTorch and OpenVINO alike (default 0: every core)")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--force", action="store_true", help="redo recipes whose rows exist")
     p.add_argument("--quick", action="store_true", help="tiny teacher, a few training steps: minutes")
@@ -181,12 +258,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="measure kept models of finished recipes again in this run (no retraining)")
     args = p.parse_args(argv)
 
+    import shutil
+
     from tqdm.auto import tqdm
 
     from optimum_bengali import apply_recipe, list_recipes, load_recipe
-    from optimum_bengali.evaluation import measure_saved_model
-    from optimum_bengali.training.finetune import finetune
+    from optimum_bengali.evaluation import LATENCY_METHOD, measure_saved_model
+    from optimum_bengali.runtime import openvino_cpu_capabilities, set_threads
 
+    threads = set_threads(args.threads)
     out = Path(args.output)
     (out / "rows").mkdir(parents=True, exist_ok=True)
     run_id = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -201,12 +281,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     teacher_dir = Path(args.model) if args.model else out / "teacher"
     if args.from_config and (args.force or not (teacher_dir / "config.json").is_file()):
-        print(f"building and fine-tuning a {args.from_config} teacher ({args.finetune_steps} steps)")
-        finetune(None, args.data, str(teacher_dir), from_config=args.from_config, overwrite=True,
-                 max_steps=args.finetune_steps, learning_rate=args.finetune_lr, batch_size=32,
-                 measure_memory=False)
+        build_teacher(args, teacher_dir)
     from optimum_bengali.data import load_data
-    from optimum_bengali.modeling import has_default_labels, load_model
+    from optimum_bengali.modeling import has_default_labels, load_model, load_tokenizer
 
     tmodel = load_model(teacher_dir)
     names = None if has_default_labels(tmodel.config) else [tmodel.config.id2label[i]
@@ -214,49 +291,69 @@ def main(argv: Optional[List[str]] = None) -> int:
     del tmodel
     data = load_data(args.data, label_names=names)
     texts, labels = data.texts("test"), data.labels("test")
-    teacher_desc = (f"{args.model}" if args.model else f"{args.from_config} built from config, fine-tuned "
-                    f"{args.finetune_steps} steps on {Path(args.data).name} train")
+    teacher_desc = (f"{Path(args.model).name}" if args.model else f"{args.from_config} built from config, "
+                    + (f"fine-tuned {args.finetune_steps} steps on {Path(args.data).name} train"
+                       if args.finetune_steps > 0 else "random weights (speed and size only)"))
 
-    print("measuring the teacher (FP32 PyTorch)")
+    # the teacher's identity: rows and kept models measured against another teacher are not reused
+    teacher_fp = fingerprint(teacher_dir)
     baseline_dir = out / "models" / "teacher"
-    if not (baseline_dir / "config.json").is_file():
-        from optimum_bengali.modeling import load_tokenizer
-
+    fp_file = baseline_dir / "teacher_fingerprint.txt"
+    if not fp_file.is_file() or fp_file.read_text().strip() != teacher_fp:
+        shutil.rmtree(baseline_dir, ignore_errors=True)
         load_model(teacher_dir).save_pretrained(baseline_dir)
         load_tokenizer(teacher_dir).save_pretrained(baseline_dir)
+        fp_file.write_text(teacher_fp)
+
+    print(f"measuring the teacher (FP32 PyTorch, {threads} threads)")
     teacher_metrics = measure_saved_model(baseline_dir, texts, labels, memory=not args.no_memory,
                                           max_latency_batches=args.max_latency_batches)
-    rows = [row_from("teacher", teacher_metrics, teacher_metrics, run_id)]
+    rows = [row_from("teacher", teacher_metrics, teacher_metrics, run_id, teacher_fp)]
     (out / "rows" / "teacher.json").write_text(json.dumps(rows[0], indent=2))
-    info = {"run": run_id, "teacher": teacher_desc, "data": args.data, "n_test": len(texts), "machine": machine(),
-            "settings": {k: v for k, v in vars(args).items()}}
+    notes: List[str] = []
     wanted = [n for item in args.recipes.split(",")
               for n in ([name for name, _ in list_recipes()] if item == "all" else [item])]
+    if not args.no_peers:
+        peers = list(PEERS)
+        if "BF16" not in openvino_cpu_capabilities():
+            peers.remove("openvino-export-bf16")
+            notes.append("No OpenVINO bf16 row: this CPU has no native bfloat16 (OpenVINO's CPU capabilities "
+                         "lack BF16), so the CPU plugin's default precision here is f32 and the "
+                         "`openvino-export` row is also the OpenVINO default.")
+        wanted = peers + [n for n in wanted if n not in peers]
+    wanted = list(dict.fromkeys(wanted))
+    info = {"run": run_id, "teacher": teacher_desc, "teacher_fingerprint": teacher_fp, "data": Path(args.data).name,
+            "n_test": len(texts), "machine": machine(), "threads": threads,
+            "latency_method": LATENCY_METHOD.format(passes=2, batches=args.max_latency_batches), "notes": notes,
+            "settings": {k: v for k, v in vars(args).items() if k not in ("model", "output", "data")}}
     for name in tqdm(wanted, desc="recipes"):
         recipe = override(load_recipe(name), args.max_steps, args.epochs, args.num_samples)
         row_file = out / "rows" / f"{recipe.name}.json"
         model_dir = out / "models" / recipe.name
         if row_file.is_file() and not args.force:
             old = json.loads(row_file.read_text())
-            if args.remeasure and (model_dir / "config.json").is_file():
-                # same model, measured again in this run next to this run's teacher
-                counts = {k: old[k] for k in ("parameters", "nonzero_parameters") if old.get(k) is not None}
-                metrics = measure_saved_model(model_dir, texts, labels, memory=not args.no_memory,
-                                              max_latency_batches=args.max_latency_batches, counts=counts)
-                old = {**row_from(recipe.name, metrics, teacher_metrics, run_id), "seconds": old.get("seconds")}
-                row_file.write_text(json.dumps(old, indent=2))
-            rows.append(old)
-            continue
+            if old.get("teacher_fingerprint") != teacher_fp:
+                print(f"{recipe.name}: its row was measured against another teacher; running it again")
+                shutil.rmtree(model_dir, ignore_errors=True)
+            else:
+                if args.remeasure and (model_dir / "config.json").is_file():
+                    # same model, measured again in this run next to this run's teacher
+                    counts = {k: old[k] for k in ("parameters", "nonzero_parameters") if old.get(k) is not None}
+                    metrics = measure_saved_model(model_dir, texts, labels, memory=not args.no_memory,
+                                                  max_latency_batches=args.max_latency_batches, counts=counts)
+                    old = {**row_from(recipe.name, metrics, teacher_metrics, run_id, teacher_fp),
+                           "seconds": old.get("seconds")}
+                    row_file.write_text(json.dumps(old, indent=2))
+                rows.append(old)
+                continue
         t0 = time.perf_counter()
         result = apply_recipe(teacher_dir, recipe, data, model_dir, overwrite=True, measure_baseline=False,
                               measure_memory=not args.no_memory, max_latency_batches=args.max_latency_batches)
-        row = row_from(recipe.name, result.metrics, teacher_metrics, run_id)
+        row = row_from(recipe.name, result.metrics, teacher_metrics, run_id, teacher_fp)
         row["seconds"] = round(time.perf_counter() - t0, 1)
         row_file.write_text(json.dumps(row, indent=2))
         rows.append(row)
         if not args.keep_models:
-            import shutil
-
             shutil.rmtree(model_dir, ignore_errors=True)
         write_outputs(out, rows, info)  # after every recipe: an interrupted run keeps its table
     write_outputs(out, rows, info)

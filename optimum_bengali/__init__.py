@@ -3,7 +3,7 @@
 >>> from optimum_bengali import apply_recipe
 >>> result = apply_recipe(model="teacher/", recipe="quant-static-int8",
 ...                       dataset="../shared/data/bemoc", output_dir="out/q8")
->>> result.metrics["macro_f1"], result.metrics["latency_bs1"]["p50_ms"]
+>>> result.metrics["macro_f1"], result.metrics["latency_bs1"]["steady_p50_ms"]
 
 Names are imported on first use, so ``import optimum_bengali`` (and the CLI) start fast.
 """

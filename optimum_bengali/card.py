@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from .recipe import Recipe
+from .runtime import describe, saved_ov_config
 
 
 #: saved format -> the class whose ``from_pretrained`` loads it
@@ -63,15 +64,23 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
     row("macro-F1", "macro_f1", lambda v: f"{100 * v:.2f}" if v is not None else "n/a")
     row("weighted-F1", "weighted_f1", lambda v: f"{100 * v:.2f}" if v is not None else "n/a")
     for bs in (1, 8):
-        row(f"latency p50, batch {bs} (ms)", f"latency_bs{bs}",
-            lambda v: f"{v['p50_ms']:.2f}" if v else "n/a")
+        row(f"steady-state latency p50 / p95, batch {bs} (ms)", f"latency_bs{bs}",
+            lambda v: f"{v['steady_p50_ms']:.2f} / {v['steady_p95_ms']:.2f}" if v else "n/a")
+        row(f"first call of a new input shape, batch {bs} (ms, mean)", f"latency_bs{bs}",
+            lambda v: f"{v['first_call_mean_ms']:.2f}" if v else "n/a")
+        row(f"end to end with tokenization p50, batch {bs} (ms)", f"latency_bs{bs}",
+            lambda v: f"{v['end_to_end_p50_ms']:.2f}" if v else "n/a")
     row("parameters", "parameters", lambda v: f"{v:,}" if v else "n/a")
     row("non-zero parameters", "nonzero_parameters", lambda v: f"{v:,}" if v else "n/a")
     row("bytes on disk", "bytes_on_disk", _fmt_bytes)
-    row("peak RSS", "peak_rss_bytes", _fmt_bytes)
+    row("model memory (RSS after load minus before)", "model_memory_bytes", _fmt_bytes)
+    row("peak RSS (whole process)", "peak_rss_bytes", _fmt_bytes)
+    row("runtime", "runtime", lambda v: describe(v) if v else "n/a")
     table = "\n".join("| " + " | ".join(r) + " |" + ("\n|---|---|---|" if i == 0 else "")
                       for i, r in enumerate(rows))
     load = f"from {LOADER_CLASSES.get(fmt, LOADER_CLASSES['pytorch'])} as Model"
+    stored = saved_ov_config(folder) if fmt == "openvino" else {}
+    load_args = f", ov_config={stored!r}" if stored else ""  # the runtime settings it was measured with
     body = f"""
 # {name}
 
@@ -86,14 +95,14 @@ measurements in `compression_report.json`).
 
 {table}
 
-Latency is the model call alone on real test sentences in order, dynamic padding, after a warm-up.
+Latency: {metrics.get('latency_method', 'not measured')}. CPU: {(metrics.get('runtime') or {}).get('cpu', 'n/a')}.
 
 ## Use
 
 ```python
 from transformers import AutoTokenizer
 {load}
-model = Model.from_pretrained("path/or/repo-id")
+model = Model.from_pretrained("path/or/repo-id"{load_args})
 tokenizer = AutoTokenizer.from_pretrained("path/or/repo-id")
 logits = model(**tokenizer(["আমি আজ খুব খুশি"], return_tensors="pt")).logits
 print(model.config.id2label[int(logits.argmax(-1))])

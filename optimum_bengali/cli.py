@@ -21,6 +21,17 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="text normalization (banglabert: NFKC + csebuetnlp normalizer)")
 
 
+def _threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=0,
+                   help="compute threads for PyTorch and OpenVINO alike (default 0: every core)")
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    from .runtime import set_threads
+
+    set_threads(args.threads)
+
+
 def _norm(args: argparse.Namespace) -> Optional[str]:
     return None if args.normalization == "none" else args.normalization
 
@@ -32,7 +43,7 @@ def summary_rows(metrics: Dict[str, Any], baseline: Optional[Dict[str, Any]]) ->
             return "-"
         v = m[key]
         if key.startswith("latency"):
-            return f"{v['p50_ms']:.2f} ms"
+            return f"{v['steady_p50_ms']:.2f} ms"
         if key in ("accuracy", "macro_f1", "weighted_f1"):
             return f"{100 * v:.2f}"
         if key.endswith("bytes") or key == "bytes_on_disk":
@@ -40,8 +51,9 @@ def summary_rows(metrics: Dict[str, Any], baseline: Optional[Dict[str, Any]]) ->
         return f"{v:,}" if isinstance(v, int) else str(v)
 
     keys = ["accuracy", "macro_f1", "weighted_f1", "latency_bs1", "latency_bs8", "parameters",
-            "nonzero_parameters", "bytes_on_disk", "peak_rss_bytes"]
-    return [(k, fmt(metrics, k), fmt(baseline, k)) for k in keys]
+            "nonzero_parameters", "bytes_on_disk", "model_memory_bytes", "peak_rss_bytes"]
+    names = {"latency_bs1": "steady p50, batch 1", "latency_bs8": "steady p50, batch 8"}
+    return [(names.get(k, k), fmt(metrics, k), fmt(baseline, k)) for k in keys]
 
 
 def _print_result(result: Any) -> None:
@@ -51,6 +63,11 @@ def _print_result(result: Any) -> None:
         print(f"{name:22s} {a:>14s} {b:>14s}")
     for k, v in (result.metrics.get("vs_baseline") or {}).items():
         print(f"{k:22s} {v:14.2f}")
+    from .runtime import describe
+
+    print(f"runtime: {describe(result.metrics.get('runtime', {}))}"
+          + (f" (input model: {describe(result.baseline.get('runtime', {}))})" if result.baseline else ""))
+    print(f"latency: {result.metrics.get('latency_method', 'not measured')}")
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -62,11 +79,13 @@ def add_compress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-baseline", action="store_true", help="do not measure the input model")
     p.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
+    _threads_arg(p)
 
 
 def run_compress(args: argparse.Namespace) -> int:
     from .pipeline import apply_recipe
 
+    _set_threads(args)
     result = apply_recipe(args.model, args.recipe, args.data, args.output, text_column=args.text_column,
                           label_column=args.label_column, normalization=_norm(args), overwrite=args.overwrite,
                           measure_baseline=not args.no_baseline, measure_memory=not args.no_memory)
@@ -108,9 +127,11 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     _data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--no-latency", action="store_true")
+    _threads_arg(p)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    _set_threads(args)
     from .data import load_data
     from .evaluation import evaluate_model
     from .modeling import has_default_labels, load_model, load_tokenizer

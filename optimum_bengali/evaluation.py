@@ -1,8 +1,9 @@
 """One measurement module used by every step, the CLI and the benchmarks.
 
-Quality: accuracy, macro-F1, weighted-F1 on a labelled split. Speed: latency p50/p95 of the model
-call (tokenization excluded) on real sentences, batched in test-set order with dynamic padding, after
-a warm-up. Size: parameters, non-zero parameters, bytes on disk; peak RSS in a fresh process.
+Quality: accuracy, macro-F1, weighted-F1 on a labelled split. Speed: steady-state, first-call and
+end-to-end latency on real sentences, batched in test-set order with dynamic padding (see
+:func:`measure_latency`), with the runtime settings in effect. Size: parameters, non-zero parameters,
+bytes on disk; peak RSS and model memory in a fresh process.
 """
 
 from __future__ import annotations
@@ -48,40 +49,81 @@ def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], batch_size:
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-def classification_metrics(labels: Sequence[int], predictions: Sequence[int]) -> Dict[str, float]:
-    """Accuracy, macro-F1 and weighted-F1 (scikit-learn, the implementation `evaluate` wraps)."""
+def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
+                           num_labels: Optional[int] = None) -> Dict[str, float]:
+    """Accuracy, macro-F1 and weighted-F1 (scikit-learn, the implementation `evaluate` wraps).
+
+    With ``num_labels`` the F1 averages run over every class ``0 .. num_labels - 1``, also one that is
+    neither in ``labels`` nor predicted (it counts as F1 0), so figures on different splits or models
+    average over the same classes.
+    """
+    classes = list(range(num_labels)) if num_labels else None
     return {
         "accuracy": float(accuracy_score(labels, predictions)),
-        "macro_f1": float(f1_score(labels, predictions, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(labels, predictions, average="weighted", zero_division=0)),
+        "macro_f1": float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(labels, predictions, labels=classes, average="weighted", zero_division=0)),
     }
 
 
-def measure_latency(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 1,
-                    max_batches: int = 100, warmup: int = 5, repeats: int = 1,
-                    max_length: int = 128) -> Dict[str, float]:
-    """Latency (ms) of one model call on consecutive real sentences, with dynamic padding.
+#: how latency is measured, written next to every figure
+LATENCY_METHOD = ("model call on real test sentences in order (the first {batches} batches), dynamic padding; "
+                  "steady state = p50/p95 over {passes} timed passes after one untimed pass over the same "
+                  "batches; first call = mean time of each distinct input shape's first call; end to end = "
+                  "tokenization + call, after the steady-state passes")
 
-    Returns ``p50_ms``, ``p95_ms``, ``mean_ms``, ``throughput`` (sentences/s), ``mean_tokens``.
+
+def _shape(enc: Dict[str, torch.Tensor]) -> tuple:
+    return tuple(sorted((k, tuple(v.shape)) for k, v in enc.items()))
+
+
+def measure_latency(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 1,
+                    max_batches: int = 100, timed_passes: int = 2, max_length: int = 128) -> Dict[str, float]:
+    """Latency (ms) of the model on consecutive real sentences with dynamic padding, three ways.
+
+    1. *First call*: one untimed-for-the-statistics pass over every batch; the first call of each distinct
+       input shape is timed (runtimes such as OpenVINO build kernels for every new shape, which costs
+       several ms). ``first_call_mean_ms`` is their mean over ``first_call_shapes`` shapes.
+    2. *Steady state*: then ``timed_passes`` (>= 2) timed passes over the same batches:
+       ``steady_p50_ms``, ``steady_p95_ms``, ``steady_mean_ms``, ``steady_throughput`` (sentences/s) and
+       ``steady_p95_over_p50`` (how steady the figure is).
+    3. *End to end*: one more pass that also tokenizes each batch: ``end_to_end_p50_ms``,
+       ``end_to_end_mean_ms``.
+
+    ``mean_tokens`` is the mean number of real (unpadded) tokens per sentence.
     """
-    batches = [_encode(tokenizer, texts[i:i + batch_size], max_length)
-               for i in range(0, len(texts), batch_size)][:max_batches]
-    if not batches:
+    if timed_passes < 2:
+        raise ValueError(f"timed_passes must be >= 2 (steady state needs repeated passes), got {timed_passes}")
+    chunks = [list(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)][:max_batches]
+    if not chunks:
         raise ValueError("no sentences to time")
-    for enc in batches[:warmup]:
+    batches = [_encode(tokenizer, chunk, max_length) for chunk in chunks]
+    first: Dict[tuple, float] = {}
+    for enc in batches:  # every shape compiled / allocated once; first calls timed
+        key = _shape(enc)
+        t0 = time.perf_counter()
         _forward(model, enc)
+        if key not in first:
+            first[key] = time.perf_counter() - t0
     times = []
-    for _ in range(repeats):
+    for _ in range(timed_passes):
         for enc in batches:
             t0 = time.perf_counter()
             _forward(model, enc)
             times.append(time.perf_counter() - t0)
-    arr = np.asarray(times) * 1000.0
-    n_sent = sum(int(b["input_ids"].shape[0]) for b in batches) * repeats
+    e2e = []
+    for chunk in chunks:
+        t0 = time.perf_counter()
+        _forward(model, _encode(tokenizer, chunk, max_length))
+        e2e.append(time.perf_counter() - t0)
+    arr, e2e_arr = np.asarray(times) * 1000.0, np.asarray(e2e) * 1000.0
+    n_sent = sum(len(c) for c in chunks) * timed_passes
+    p50, p95 = float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
     tokens = [int(b["attention_mask"].sum()) / int(b["input_ids"].shape[0]) for b in batches]
-    return {"p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
-            "mean_ms": float(arr.mean()), "throughput": float(n_sent / (arr.sum() / 1000.0)),
-            "mean_tokens": float(np.mean(tokens))}
+    return {"steady_p50_ms": p50, "steady_p95_ms": p95, "steady_mean_ms": float(arr.mean()),
+            "steady_throughput": float(n_sent / (arr.sum() / 1000.0)), "steady_p95_over_p50": p95 / p50,
+            "first_call_mean_ms": float(np.mean(list(first.values())) * 1000.0), "first_call_shapes": len(first),
+            "end_to_end_p50_ms": float(np.percentile(e2e_arr, 50)), "end_to_end_mean_ms": float(e2e_arr.mean()),
+            "batches": len(batches), "timed_passes": timed_passes, "mean_tokens": float(np.mean(tokens))}
 
 
 def disk_size(folder: Union[str, Path]) -> Dict[str, int]:
@@ -96,8 +138,10 @@ def disk_size(folder: Union[str, Path]) -> Dict[str, int]:
     return {"bytes_on_disk": total, "weight_bytes": weights}
 
 
-def peak_memory(model_dir: Union[str, Path], texts: Sequence[str], batch_size: int = 8) -> int:
-    """Peak resident memory (bytes) of a fresh process that loads ``model_dir`` and classifies ``texts``."""
+def peak_memory(model_dir: Union[str, Path], texts: Sequence[str], batch_size: int = 8) -> Dict[str, int]:
+    """Memory of a fresh process that loads ``model_dir`` and classifies ``texts``: ``peak_rss_bytes``
+    (the whole process, runtime libraries included) and ``model_memory_bytes`` (resident memory after
+    loading the model minus before, with the runtime and the tokenizer already loaded)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
         json.dump(list(texts), fh, ensure_ascii=False)
     try:
@@ -106,28 +150,36 @@ def peak_memory(model_dir: Union[str, Path], texts: Sequence[str], batch_size: i
                              env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     finally:
         os.unlink(fh.name)
-    return int(res.stdout.strip().splitlines()[-1])
+    return {k: int(v) for k, v in json.loads(res.stdout.strip().splitlines()[-1]).items()}
 
 
 def evaluate_model(model: Any, tokenizer: Any, texts: Sequence[str], labels: Sequence[int],
                    latency: bool = True, latency_batch_sizes: Sequence[int] = (1, 8),
-                   max_latency_batches: int = 100, max_length: int = 128) -> Dict[str, Any]:
-    """Quality on ``texts``/``labels`` and, if asked, latency at the given batch sizes."""
-    logits = predict_logits(model, tokenizer, texts, max_length=max_length)
-    metrics: Dict[str, Any] = classification_metrics(labels, logits.argmax(-1).tolist())
-    metrics["n_eval"] = len(texts)
+                   max_latency_batches: int = 100, max_length: int = 128,
+                   num_labels: Optional[int] = None) -> Dict[str, Any]:
+    """Quality on ``texts``/``labels`` and, if asked, latency at the given batch sizes (measured first, on
+    the freshly loaded model, so that first calls are first calls) and the runtime settings in effect."""
+    from .runtime import runtime_settings
+
+    metrics: Dict[str, Any] = {}
     if latency:
         for bs in latency_batch_sizes:
-            lat = measure_latency(model, tokenizer, texts, batch_size=bs, max_batches=max_latency_batches,
-                                  max_length=max_length)
-            metrics[f"latency_bs{bs}"] = lat
+            metrics[f"latency_bs{bs}"] = measure_latency(model, tokenizer, texts, batch_size=bs,
+                                                         max_batches=max_latency_batches, max_length=max_length)
+        metrics["latency_method"] = LATENCY_METHOD.format(passes=2, batches=max_latency_batches)
+    logits = predict_logits(model, tokenizer, texts, max_length=max_length)
+    num_labels = num_labels or getattr(getattr(model, "config", None), "num_labels", None)
+    metrics = {**classification_metrics(labels, logits.argmax(-1).tolist(), num_labels=num_labels), **metrics}
+    metrics["n_eval"] = len(texts)
+    metrics["runtime"] = runtime_settings(model)
     return metrics
 
 
 def measure_saved_model(model_dir: Union[str, Path], texts: Sequence[str], labels: Sequence[int],
                         latency: bool = True, memory: bool = True, max_latency_batches: int = 100,
                         counts: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
-    """Load a saved folder and measure everything: quality, latency, parameters, disk, peak memory."""
+    """Load a saved folder and measure everything: quality, latency, runtime settings, parameters, disk,
+    memory."""
     from .modeling import load_model, load_tokenizer, model_format, parameter_counts
 
     model = load_model(model_dir)
@@ -141,5 +193,5 @@ def measure_saved_model(model_dir: Union[str, Path], texts: Sequence[str], label
         metrics.update(counts)  # OpenVINO IR / INC graph: counts of the PyTorch model it was converted from
     metrics.update(disk_size(model_dir))
     if memory:
-        metrics["peak_rss_bytes"] = peak_memory(model_dir, list(texts)[:64])
+        metrics.update(peak_memory(model_dir, list(texts)[:64]))
     return metrics

@@ -74,6 +74,10 @@ def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
     if fmt == "openvino":
         from optimum.intel import OVModelForSequenceClassification
 
+        from .runtime import ov_config
+
+        # the settings stored with the model (e.g. f32 precision) and the thread count set for this process
+        kwargs["ov_config"] = {**ov_config(model), **kwargs.get("ov_config", {})}
         return OVModelForSequenceClassification.from_pretrained(str(model), **kwargs)
     if fmt == "torch-int8":
         from .quantization.torch_dynamic import TorchInt8ModelForSequenceClassification

@@ -9,31 +9,61 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     import run
 
+    from optimum_bengali.runtime import openvino_cpu_capabilities
+
     out = tmp_path / "bench"
-    recipes = "quant-dynamic-int8,distil-6l-prune-structured-quant-static"
-    assert run.main(["--quick", "--data", str(bemoc_dir), "--recipes", recipes, "--output", str(out),
-                     "--no-memory"]) == 0
+    base = ["--quick", "--data", str(bemoc_dir), "--output", str(out), "--no-memory", "--threads", "1"]
+    assert run.main(base + ["--recipes", "distil-6l-prune-structured-quant-static"]) == 0
     results = json.loads((out / "results.json").read_text())
-    names = [r["recipe"] for r in results["rows"]]
-    assert names == ["teacher", "quant-dynamic-int8", "distil-6l-prune-structured-quant-static"]
-    teacher = results["rows"][0]
+    rows = {r["recipe"]: r for r in results["rows"]}
+    has_bf16 = "BF16" in openvino_cpu_capabilities()
+    # the peers come first, measured in the same run as the teacher and the recipe asked for
+    peers = ["openvino-export"] + (["openvino-export-bf16"] if has_bf16 else []) + [
+        "quant-static-int8", "quant-dynamic-int8"]
+    assert list(rows) == ["teacher", *peers, "distil-6l-prune-structured-quant-static"]
+    teacher = rows["teacher"]
     assert teacher["speedup_bs1"] == 1.0 and teacher["disk_ratio"] == 1.0
-    for r in results["rows"][1:]:
-        assert r["p50_ms_bs1"] > 0 and r["speedup_bs1"] > 0 and 0 <= r["macro_f1"] <= 1
-    distilled = results["rows"][2]
-    assert distilled["parameters"] < teacher["parameters"]
+    for r in results["rows"]:
+        assert r["steady_p50_ms_bs1"] > 0 and r["speedup_bs1"] > 0 and 0 <= r["macro_f1"] <= 1
+        assert r["first_call_mean_ms_bs1"] > 0 and r["end_to_end_p50_ms_bs1"] > 0
+        assert r["teacher_fingerprint"] == results["teacher_fingerprint"]
+        # runtime settings read back from the runtime, one thread count for both engines
+        assert r["runtime_settings"]["threads"] == 1 and r["runtime_settings"]["cpu"]
+    assert rows["teacher"]["runtime_settings"]["engine"] == "pytorch"
+    ov = rows["openvino-export"]["runtime_settings"]
+    assert ov["engine"] == "openvino" and ov["precision"] == "f32" and ov["streams"] >= 1
+    assert rows["quant-static-int8"]["runtime_settings"]["engine"] == "openvino"
+    assert rows["distil-6l-prune-structured-quant-static"]["parameters"] < teacher["parameters"]
     assert results["machine"]["cores"] and results["machine"]["versions"]["torch"]
     assert (out / "pareto.png").stat().st_size > 1000 and (out / "size.png").stat().st_size > 1000
-    assert "| quant-dynamic-int8 |" in (out / "results.md").read_text()
+    md = (out / "results.md").read_text()
+    assert "| quant-dynamic-int8 |" in md and "steady state" in md and "openvino f32, 1 threads" in md
+    assert ("No OpenVINO bf16 row" in md) != has_bf16
+
     # resumable: a second run reuses rows instead of recomputing them
-    before = (out / "rows" / "quant-dynamic-int8.json").stat().st_mtime
-    assert run.main(["--quick", "--data", str(bemoc_dir), "--recipes", "quant-dynamic-int8", "--output", str(out),
-                     "--no-memory"]) == 0
-    assert (out / "rows" / "quant-dynamic-int8.json").stat().st_mtime == before
+    row_file = out / "rows" / "quant-dynamic-int8.json"
+    before = row_file.stat().st_mtime
+    assert run.main(base + ["--recipes", "quant-dynamic-int8", "--no-peers"]) == 0
+    assert row_file.stat().st_mtime == before
+
+    # a changed teacher invalidates the rows measured against the old one
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    weights = out / "teacher" / "model.safetensors"
+    tensors = load_file(str(weights))
+    name = next(k for k in tensors if k.endswith("classifier.weight"))
+    tensors[name] = tensors[name] + torch.randn_like(tensors[name])
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    assert run.main(base + ["--recipes", "quant-dynamic-int8", "--no-peers"]) == 0
+    redone = json.loads(row_file.read_text())
+    assert redone["teacher_fingerprint"] != teacher["teacher_fingerprint"]
+    assert redone["teacher_fingerprint"] == json.loads((out / "results.json").read_text())["teacher_fingerprint"]
+
     # --keep-models, then --remeasure: the kept model is measured again in the new run, not retrained
-    args = ["--quick", "--data", str(bemoc_dir), "--recipes", "quant-static-int8", "--output", str(out),
-            "--no-memory", "--keep-models"]
-    assert run.main(args) == 0 and (out / "models" / "quant-static-int8" / "openvino_model.xml").is_file()
+    args = base + ["--recipes", "quant-static-int8", "--no-peers", "--keep-models"]
+    assert run.main(args + ["--force"]) == 0
+    assert (out / "models" / "quant-static-int8" / "openvino_model.xml").is_file()
     first = json.loads((out / "rows" / "quant-static-int8.json").read_text())
     (out / "rows" / "quant-static-int8.json").write_text(json.dumps({**first, "run": "earlier"}))
     assert run.main(args + ["--remeasure"]) == 0

@@ -18,12 +18,18 @@ def test_output_folder_has_card_report_and_recipe(tiny_teacher_dir, small_data, 
     assert round(result.metrics["macro_f1"], 4) in metric_values
     m = result.metrics
     for key in ("accuracy", "macro_f1", "weighted_f1", "parameters", "nonzero_parameters", "bytes_on_disk",
-                "peak_rss_bytes"):
+                "peak_rss_bytes", "model_memory_bytes", "runtime", "latency_method"):
         assert key in m, key
     for bs in (1, 8):
         lat = m[f"latency_bs{bs}"]
-        assert 0 < lat["p50_ms"] <= lat["p95_ms"] and lat["throughput"] > 0
+        assert 0 < lat["steady_p50_ms"] <= lat["steady_p95_ms"] and lat["steady_throughput"] > 0
+        assert lat["first_call_mean_ms"] > 0 and lat["first_call_shapes"] >= 1 and lat["timed_passes"] >= 2
+        assert lat["end_to_end_p50_ms"] > 0
     assert m["peak_rss_bytes"] > 50e6
+    # the model's own memory excludes the runtime's import floor: far below the whole process's peak
+    assert 0 < m["model_memory_bytes"] < m["peak_rss_bytes"] / 2
+    assert m["runtime"]["engine"] == "pytorch" and m["runtime"]["threads"] >= 1 and m["runtime"]["cpu"]
+    assert "steady-state latency p50 / p95, batch 1" in card and "first call of a new input shape" in card
     assert "speedup_bs1" in m["vs_baseline"]
     assert json.loads((out / "compression_report.json").read_text())["labels"][0] == "anger"
 

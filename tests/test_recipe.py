@@ -23,7 +23,7 @@ def test_every_shipped_recipe_loads_and_round_trips():
 
 
 def test_registry_has_every_technique():
-    assert {"finetune", "distil", "prune", "trim_vocab", "quantize"} <= set(available_steps())
+    assert {"finetune", "distil", "prune", "trim_vocab", "quantize", "export"} <= set(available_steps())
 
 
 def test_unknown_step_type_names_file_step_and_field(tmp_path):

@@ -96,14 +96,14 @@ def export_classifier(model: PreTrainedModel, example: Tuple[torch.Tensor, ...],
     return exported
 
 
-def _macro_f1(module: Any, batches: List[Tuple[torch.Tensor, ...]], labels: List[int]) -> float:
+def _macro_f1(module: Any, batches: List[Tuple[torch.Tensor, ...]], labels: List[int], num_labels: int) -> float:
     from ..evaluation import classification_metrics
 
     preds: List[int] = []
     with torch.no_grad():
         for args in batches:
             preds.extend(module(*args).argmax(-1).tolist())
-    return classification_metrics(labels, preds)["macro_f1"]
+    return classification_metrics(labels, preds, num_labels=num_labels)["macro_f1"]
 
 
 def quantize_classifier(model: PreTrainedModel, tokenizer: Any, mode: str, calibration: List[str],
@@ -133,7 +133,7 @@ def quantize_classifier(model: PreTrainedModel, tokenizer: Any, mode: str, calib
     if validation is None:
         raise ValueError("autotune needs validation texts and labels")
     val = _batches(tokenizer, validation[0], names, max_length, batch_size=32)
-    eval_fn: Callable[[Any], float] = lambda m: _macro_f1(m, val, validation[1])  # noqa: E731
+    eval_fn: Callable[[Any], float] = lambda m: _macro_f1(m, val, validation[1], model.config.num_labels)  # noqa: E731
     baseline = eval_fn(exported)
     # INC's tolerance is relative to the FP32 score; the recipe gives an absolute macro-F1 drop
     tolerance = max_macro_f1_drop / max(baseline, 1e-6)
@@ -162,6 +162,18 @@ class IncInt8Classifier(torch.nn.Module):
     def __init__(self, graph: torch.nn.Module, config: Any, names: List[str]) -> None:
         super().__init__()
         self.graph, self.config, self.names = graph, config, names
+        self.compiled = False
+
+    def compile_graph(self) -> "IncInt8Classifier":
+        """Lower the int8 graph with ``torch.compile`` (TorchInductor, x86 int8 kernels, frozen weights), the
+        way PT2E int8 models are meant to run on CPUs. Compilation happens on the first call of each new
+        input shape (dynamic shapes), so time a first call separately from the calls after it."""
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True  # fold the quantize/dequantize of constant weights into int8 weights
+        self.graph = torch.compile(self.graph, dynamic=True)
+        self.compiled = True
+        return self
 
     def train(self, mode: bool = True) -> "IncInt8Classifier":
         """Inference only: an exported graph has no training mode (``.eval()`` is a no-op)."""
@@ -179,14 +191,17 @@ class IncInt8ModelForSequenceClassification:
     """Loader for folders written by the ``inc`` backend: ``.from_pretrained(folder)``."""
 
     @classmethod
-    def from_pretrained(cls, folder: Union[str, Path]) -> IncInt8Classifier:
+    def from_pretrained(cls, folder: Union[str, Path], compile: bool = False) -> IncInt8Classifier:
+        """Load the int8 graph; ``compile=True`` lowers it with ``torch.compile`` (see
+        :meth:`IncInt8Classifier.compile_graph`)."""
         _require_inc()
         from neural_compressor.torch.quantization import load
 
         folder = Path(folder)
         spec = json.loads((folder / INC_FILE).read_text(encoding="utf-8"))
         graph = load(str(folder))
-        return IncInt8Classifier(graph, AutoConfig.from_pretrained(str(folder)), spec["inputs"]).eval()
+        model = IncInt8Classifier(graph, AutoConfig.from_pretrained(str(folder)), spec["inputs"]).eval()
+        return model.compile_graph() if compile else model
 
 
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:

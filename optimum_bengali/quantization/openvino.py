@@ -96,7 +96,7 @@ def _accuracy_controlled(step: "QuantizeStep", state: "CompressionState", ov_mod
             logits = compiled(to_inputs([text]))[compiled.outputs[0]]
             preds.append(int(np.argmax(logits, -1)[0]))
             gold.append(label)
-        return classification_metrics(gold, preds)["macro_f1"]
+        return classification_metrics(gold, preds, num_labels=state.model.config.num_labels)["macro_f1"]
 
     quantized = nncf.quantize_with_accuracy_control(
         ov_model.model, calibration_dataset=calib, validation_dataset=val, validation_fn=validate,

@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence, Type
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, PreTrainedModel,
-                          PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments)
+from transformers import (DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase, Trainer,
+                          TrainerCallback, TrainingArguments)
 
 from ..data import LabelledData
 from ..evaluation import classification_metrics
@@ -45,7 +45,43 @@ class PaddingCollator:
 
 def _compute_metrics(pred: Any) -> Dict[str, float]:
     logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-    return classification_metrics(pred.label_ids, np.asarray(logits).argmax(-1))
+    logits = np.asarray(logits)
+    return classification_metrics(pred.label_ids, logits.argmax(-1), num_labels=logits.shape[-1])
+
+
+class BestWeights(TrainerCallback):
+    """Keep an in-memory copy of the weights with the best validation macro-F1, and stop early.
+
+    The Trainer's own best-model reload reads the checkpoint file back with ``load_state_dict``; a model
+    loaded from an encoder checkpoint is saved with ``LayerNorm.gamma``/``beta`` keys, which that reload
+    misses, so the LayerNorms would stay at the last epoch's values. Copying the tensors avoids file keys
+    altogether: the returned model is exactly the best evaluation's weights.
+    """
+
+    def __init__(self, metric: str = "eval_macro_f1", patience: Optional[int] = None) -> None:
+        self.metric, self.patience = metric, patience
+        self.best: Optional[float] = None
+        self.best_step: Optional[int] = None
+        self.state_dict: Optional[Dict[str, torch.Tensor]] = None
+        self.bad_evals = 0
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Optional[Dict[str, float]] = None,
+                    model: Optional[torch.nn.Module] = None, **kwargs: Any) -> None:
+        value = (metrics or {}).get(self.metric)
+        if value is None or model is None:
+            return
+        if self.best is None or value > self.best:
+            self.best, self.best_step, self.bad_evals = value, state.global_step, 0
+            self.state_dict = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            self.bad_evals += 1
+            if self.patience and self.bad_evals >= self.patience:
+                control.should_training_stop = True
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """Load the best weights into ``model`` (a no-op when no evaluation ran)."""
+        if self.state_dict is not None:
+            model.load_state_dict(self.state_dict, strict=True)
 
 
 def train_classifier(
@@ -95,13 +131,8 @@ def train_classifier(
         warmup_steps=int(warmup_ratio * (max_steps if max_steps > 0 else steps_per_epoch * epochs)),
         weight_decay=weight_decay,
         eval_strategy=strategy,
-        save_strategy=strategy,
+        save_strategy="no",  # the best weights are kept in memory (BestWeights), not as checkpoint files
         eval_steps=eval_every,
-        save_steps=eval_every,
-        save_total_limit=1,
-        load_best_model_at_end=load_best,
-        metric_for_best_model="macro_f1",
-        greater_is_better=True,
         logging_steps=max(1, min(50, eval_every)),
         seed=seed,
         data_seed=seed,
@@ -110,13 +141,16 @@ def train_classifier(
         remove_unused_columns=False,
         use_cpu=not torch.cuda.is_available(),
     )
-    cbs = list(callbacks)
-    if early_stopping_patience:
-        cbs.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
+    best_weights = BestWeights(patience=early_stopping_patience) if load_best else None
+    cbs = list(callbacks) + ([best_weights] if best_weights else [])
     trainer = trainer_class(model=model, args=args, train_dataset=train, eval_dataset=val,
                             data_collator=PaddingCollator(tokenizer), compute_metrics=_compute_metrics,
                             callbacks=cbs, **(trainer_kwargs or {}))
     trainer.train()
     best = trainer.model
+    if best_weights is not None:
+        best_weights.restore(best)
+        logger.info("kept the weights of step %s (validation macro-F1 %.4f)", best_weights.best_step,
+                    best_weights.best or float("nan"))
     best.eval()
     return best

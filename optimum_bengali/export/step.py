@@ -1,0 +1,58 @@
+"""The ``export`` recipe step: the model as OpenVINO IR with FP32 weights, no quantization.
+
+It is the peer that separates the runtime's gain from quantization's: PyTorch FP32 -> OpenVINO FP32
+(``export``) -> OpenVINO int8 (``quantize``). ``precision`` chooses what OpenVINO's CPU plugin runs the
+model in, and is stored with the model (``openvino_runtime.json``, applied by ``load_model`` and shown in
+the model card), because on CPUs with native bfloat16 (AVX512-BF16, AMX) the plugin's default is bf16.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ..registry import register_step
+from ..runtime import OPENVINO_RUNTIME_FILE
+from ..steps import Step
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import CompressionState
+
+#: precision setting -> OpenVINO's INFERENCE_PRECISION_HINT (None: leave the plugin's default)
+PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "default": None}
+
+
+@register_step("export")
+@dataclass
+class ExportStep(Step):
+    """Convert the PyTorch model to OpenVINO IR with FP32 weights (no quantization).
+
+    ``precision``: ``f32`` (run everything in FP32, the exact peer of the PyTorch model), ``bf16``
+    (bfloat16 inference; emulated and slow on CPUs without native bf16), or ``default`` (the CPU plugin's
+    own choice: bf16 where the CPU has it, else f32). The precision in effect is read back and reported.
+    """
+
+    produces_final = True
+
+    backend: Literal["openvino"] = "openvino"
+    precision: Literal["f32", "bf16", "default"] = "f32"
+
+    def apply(self, state: "CompressionState") -> None:
+        from optimum.intel import OVModelForSequenceClassification
+
+        from ..quantization.openvino import export
+        from ..runtime import ov_config
+
+        state.torch_model("export")
+        ov_model = export(state.model, state.tokenizer, state.work_dir / "openvino_fp32")
+        out = state.staging_dir
+        ov_model.save_pretrained(out)
+        hint = PRECISION_HINTS[self.precision]
+        if hint:
+            (out / OPENVINO_RUNTIME_FILE).write_text(json.dumps({"INFERENCE_PRECISION_HINT": hint}, indent=2),
+                                                     encoding="utf-8")
+        state.tokenizer.save_pretrained(out)
+        state.model = OVModelForSequenceClassification.from_pretrained(str(out), ov_config=ov_config(out))
+        state.format, state.saved = "openvino", True
+        state.note(backend=self.backend, precision=self.precision, format=state.format)

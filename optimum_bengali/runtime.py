@@ -1,0 +1,124 @@
+"""Runtime settings: one thread count for PyTorch and OpenVINO alike, OpenVINO settings kept with a saved
+model, and the settings actually in effect read back from the runtime for every report.
+
+>>> from optimum_bengali.runtime import set_threads, runtime_settings
+>>> set_threads(2)                        # torch.set_num_threads(2) and INFERENCE_NUM_THREADS=2 for OpenVINO
+>>> runtime_settings(model)               # what the runtime reports, e.g. {"engine": "openvino", ...}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+#: file in an OpenVINO output folder with the ``ov_config`` it should be compiled with
+OPENVINO_RUNTIME_FILE = "openvino_runtime.json"
+
+_threads: Optional[int] = None
+
+
+def set_threads(threads: Optional[int]) -> int:
+    """Use ``threads`` compute threads in PyTorch and in every OpenVINO model loaded afterwards.
+
+    ``None`` or 0 means every core of this machine. Returns the number in effect.
+    """
+    import torch
+
+    global _threads
+    n = int(threads) if threads else (os.cpu_count() or 1)
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(n)
+    _threads = n
+    return n
+
+
+def threads() -> Optional[int]:
+    """The thread count set with :func:`set_threads` (None: each runtime's own default)."""
+    return _threads
+
+
+def saved_ov_config(folder: Union[str, Path]) -> Dict[str, str]:
+    """The OpenVINO settings stored with a model folder (e.g. ``INFERENCE_PRECISION_HINT``)."""
+    path = Path(folder) / OPENVINO_RUNTIME_FILE
+    if not path.is_file():
+        return {}
+    return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+
+
+def ov_config(folder: Union[str, Path]) -> Dict[str, str]:
+    """The ``ov_config`` to compile a saved OpenVINO model with: its stored settings, then the thread count
+    from :func:`set_threads`, then optimum-intel's default latency hint."""
+    config = {"PERFORMANCE_HINT": "LATENCY", **saved_ov_config(folder)}
+    if _threads:
+        config["INFERENCE_NUM_THREADS"] = str(_threads)
+    return config
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def openvino_cpu_capabilities() -> list:
+    """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` for the CPU (``BF16`` is there when bf16 runs natively)."""
+    import openvino as ov
+
+    return [str(c) for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
+
+
+def _compiled(model: Any) -> Any:
+    request = getattr(model, "request", None)
+    if request is None and hasattr(model, "compile"):
+        model.compile()
+        request = getattr(model, "request", None)
+    return request
+
+
+def runtime_settings(model: Any) -> Dict[str, Any]:
+    """The settings in effect for ``model``, read back from its runtime: engine, threads, and for OpenVINO
+    the compiled model's inference precision, streams, performance hint and execution mode."""
+    import torch
+
+    out: Dict[str, Any] = {"cpu": cpu_model(), "torch_threads": torch.get_num_threads()}
+    compiled = _compiled(model) if not isinstance(model, torch.nn.Module) else None
+    if compiled is not None and hasattr(compiled, "get_property"):
+        def prop(name: str) -> str:
+            try:
+                value = compiled.get_property(name)
+            except Exception:  # a property this OpenVINO version does not have
+                return "unknown"
+            if hasattr(value, "get_type_name"):  # an element type: f32, bf16, f16
+                return value.get_type_name()
+            return str(getattr(value, "name", value))  # enums (LATENCY, PERFORMANCE) and plain values
+
+        out.update(engine="openvino", precision=prop("INFERENCE_PRECISION_HINT"),
+                   threads=int(prop("INFERENCE_NUM_THREADS")), streams=int(prop("NUM_STREAMS")),
+                   performance_hint=prop("PERFORMANCE_HINT"), execution_mode=prop("EXECUTION_MODE_HINT"))
+    else:
+        dtype = next((p.dtype for p in model.parameters()), torch.float32) if isinstance(
+            model, torch.nn.Module) else torch.float32
+        out.update(engine="pytorch", precision=str(dtype).replace("torch.", ""),
+                   threads=torch.get_num_threads(), compiled=bool(getattr(model, "compiled", False)))
+    return out
+
+
+def describe(settings: Dict[str, Any]) -> str:
+    """One short label of runtime settings, e.g. ``openvino f32, 2 threads, 1 stream, LATENCY``."""
+    if not settings:
+        return "-"
+    text = f"{settings.get('engine')} {settings.get('precision')}, {settings.get('threads')} threads"
+    if settings.get("engine") == "openvino":
+        text += f", {settings.get('streams')} stream(s), {settings.get('performance_hint')}"
+    elif settings.get("compiled"):
+        text += ", torch.compile"
+    return text

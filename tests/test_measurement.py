@@ -1,0 +1,95 @@
+"""The measurement method: steady state vs first call, metrics over every class, runtime settings."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+
+class _Output:
+    def __init__(self, logits):
+        self.logits = logits
+
+
+class ShapeCompilingModel:
+    """Like OpenVINO with dynamic shapes: the first call of every new input shape is slow (kernels are
+    built), later calls of a known shape are fast."""
+
+    def __init__(self, first_call_s=0.03, call_s=0.0005):
+        self.first_call_s, self.call_s, self.seen = first_call_s, call_s, set()
+
+    def __call__(self, **enc):
+        shape = tuple(enc["input_ids"].shape)
+        time.sleep(self.first_call_s if shape not in self.seen else self.call_s)
+        self.seen.add(shape)
+        return _Output(torch.zeros(shape[0], 6))
+
+
+def test_first_calls_do_not_leak_into_steady_state(data, tiny_teacher):
+    from optimum_bengali.evaluation import measure_latency
+
+    _, tokenizer = tiny_teacher
+    texts = data.texts("test")[:40]
+    lat = measure_latency(ShapeCompilingModel(), tokenizer, texts, batch_size=1, max_batches=40)
+    # most of the 40 sentences have a length not seen before: a method that times first calls would report
+    # a p50 near 30 ms; the steady state is the fast call
+    assert lat["first_call_shapes"] >= 10
+    assert lat["steady_p50_ms"] < 5 and lat["steady_p95_ms"] < 10
+    assert lat["first_call_mean_ms"] > 25
+    assert lat["end_to_end_p50_ms"] >= lat["steady_p50_ms"]
+    assert lat["timed_passes"] == 2 and lat["batches"] == 40
+
+
+def test_steady_state_needs_two_passes(data, tiny_teacher):
+    from optimum_bengali.evaluation import measure_latency
+
+    with pytest.raises(ValueError, match="timed_passes"):
+        measure_latency(ShapeCompilingModel(), tiny_teacher[1], data.texts("test")[:4], timed_passes=1)
+
+
+def test_macro_f1_averages_over_every_class():
+    from optimum_bengali.evaluation import classification_metrics
+
+    gold, pred = [0, 0, 1, 1], [0, 0, 1, 1]
+    assert classification_metrics(gold, pred)["macro_f1"] == 1.0
+    # six classes, two seen: the four unseen ones count (F1 0), so splits and models compare on one footing
+    assert classification_metrics(gold, pred, num_labels=6)["macro_f1"] == pytest.approx(2 / 6)
+
+
+def test_runtime_settings_are_read_back(tiny_teacher_dir):
+    from optimum_bengali.modeling import load_model
+    from optimum_bengali.runtime import describe, runtime_settings, set_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1
+        settings = runtime_settings(load_model(tiny_teacher_dir))
+        assert settings["engine"] == "pytorch" and settings["threads"] == 1 and settings["precision"] == "float32"
+        assert describe(settings).startswith("pytorch float32, 1 threads")
+    finally:
+        set_threads(before)
+
+
+def test_openvino_export_is_fp32_and_records_its_precision(tiny_teacher_dir, small_data, data, tmp_path):
+    import json
+
+    from optimum_bengali import apply_recipe
+    from optimum_bengali.evaluation import predict_logits
+    from optimum_bengali.modeling import load_model, load_tokenizer
+
+    out = tmp_path / "ov"
+    result = apply_recipe(tiny_teacher_dir, "openvino-export", small_data, out, measure_memory=False,
+                          progress=False)
+    assert json.loads((out / "openvino_runtime.json").read_text()) == {"INFERENCE_PRECISION_HINT": "f32"}
+    runtime = result.metrics["runtime"]
+    assert runtime["engine"] == "openvino" and runtime["precision"] == "f32"
+    assert runtime["performance_hint"] == "LATENCY" and runtime["streams"] >= 1
+    texts = data.texts("test")[:32]
+    ov = predict_logits(load_model(out), load_tokenizer(out), texts)
+    ref = predict_logits(load_model(tiny_teacher_dir), load_tokenizer(tiny_teacher_dir), texts)
+    np.testing.assert_allclose(ov, ref, atol=1e-4)  # the same FP32 model, another runtime
+    # weights stay FP32: the IR is about as large as the safetensors file
+    assert result.metrics["weight_bytes"] > 0.9 * result.baseline["weight_bytes"]
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "ov_config={'INFERENCE_PRECISION_HINT': 'f32'}" in card
