@@ -86,7 +86,7 @@ def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
     if fmt == "inc":
         from .quantization.inc import IncInt8ModelForSequenceClassification
 
-        return IncInt8ModelForSequenceClassification.from_pretrained(model)
+        return IncInt8ModelForSequenceClassification.from_pretrained(model, **kwargs)
     if fmt == "sparse":
         from .pruning.sparse import SparseModelForSequenceClassification
 

@@ -92,6 +92,34 @@ def _attach_labels(model: PreTrainedModel, data: LabelledData, where: str) -> No
     model.config.label2id = data.label2id
 
 
+def _move_into_place(staging: Path, output_dir: Path) -> None:
+    """Rename ``staging`` to ``output_dir``; an existing ``output_dir`` is renamed aside first and deleted
+    only once the new folder is in place (a failure in between puts it back)."""
+    backup = None
+    if output_dir.exists():
+        backup = output_dir.parent / f".{output_dir.name}.old-{os.getpid()}-{int(time.time())}"
+        os.replace(output_dir, backup)
+    try:
+        os.replace(staging, output_dir)
+    except BaseException:
+        if backup is not None:
+            os.replace(backup, output_dir)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _keep_unfinished(staging: Path, output_dir: Path) -> Path:
+    """Rename a staging folder that holds a whole, unmeasured model to a visible name beside the output."""
+    kept = output_dir.parent / f"{output_dir.name}.unmeasured"
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = output_dir.parent / f"{output_dir.name}.unmeasured-{n}"
+    os.replace(staging, kept)
+    return kept
+
+
 def _save_pytorch(model: PreTrainedModel, folder: Path) -> None:
     model.save_pretrained(folder, safe_serialization=True)
 
@@ -151,6 +179,7 @@ def apply_recipe(
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
     work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-", dir=output_dir.parent))
     test_texts, test_labels = data.texts("test"), data.labels("test")
+    trained = False  # once the compressed model is whole on disk, a later failure keeps it
     try:
         baseline = None
         if measure_baseline:
@@ -181,6 +210,7 @@ def apply_recipe(
                 _save_pytorch(state.model, staging)
             state.tokenizer.save_pretrained(staging)
         recipe.save(staging / "recipe.yaml")
+        trained = True
         metrics = measure_saved_model(staging, test_texts, test_labels, memory=measure_memory,
                                       max_latency_batches=max_latency_batches, counts=state.counts)
         metrics["unk_rate_test"] = unk_rate(state.tokenizer, test_texts)
@@ -194,11 +224,13 @@ def apply_recipe(
         write_model_card(staging, recipe=recipe, source=source, metrics=metrics, baseline=baseline,
                          labels=data.label_names, fmt=metrics["format"], name=output_dir.name)
         staging.chmod(0o755)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(staging, output_dir)
+        _move_into_place(staging, output_dir)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if trained and staging.is_dir():
+            kept = _keep_unfinished(staging, output_dir)
+            logger.error("the compressed model was written but not measured; it is kept in %s", kept)
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -56,6 +56,28 @@ def test_failed_run_leaves_no_half_written_folder(tiny_teacher_dir, small_data, 
     assert list(tmp_path.iterdir()) == [], "no output and no temporary folders may remain"
 
 
+def test_failure_after_training_keeps_the_model_and_the_old_output(tiny_teacher_dir, small_data, tmp_path,
+                                                                   monkeypatch):
+    from optimum_bengali import pipeline
+    from optimum_bengali.modeling import load_model
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("the earlier result")
+
+    def card_fails(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pipeline, "write_model_card", card_fails)
+    with pytest.raises(OSError, match="disk full"):
+        apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, overwrite=True, progress=False,
+                     measure_memory=False)
+    assert (out / "keep.txt").read_text() == "the earlier result", "overwrite=True must not lose the old output"
+    kept = tmp_path / "out.unmeasured"
+    assert load_model(kept).config.num_labels == 6, "the finished model is kept, whole and loadable"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.unmeasured"]
+
+
 def test_model_that_is_not_a_sequence_classifier(tiny_teacher_dir, small_data, tmp_path):
     from transformers import BertConfig, BertModel
 

@@ -123,7 +123,9 @@ def test_inc_int8_reloads_and_matches_fp32(tiny_teacher_dir, small_data, data, t
     out = tmp_path / mode
     recipe = {"name": f"inc-{mode}", "steps": [{"type": "quantize", "backend": "inc", "mode": mode,
                                                 "num_samples": 32}]}
-    result = apply_recipe(tiny_teacher_dir, recipe, small_data, out, measure_memory=False, progress=False)
+    # few latency batches: the compiled graph builds kernels for every new input shape
+    result = apply_recipe(tiny_teacher_dir, recipe, small_data, out, measure_memory=False, progress=False,
+                          max_latency_batches=10)
     files = {p.name for p in out.iterdir()}
     assert {"quantized_weight.pt", "qconfig.json", "inc_config.json", "config.json", "tokenizer.json"} <= files
     assert result.metrics["format"] == "inc" and result.steps[0]["inc_mode"] == mode
@@ -135,6 +137,15 @@ def test_inc_int8_reloads_and_matches_fp32(tiny_teacher_dir, small_data, data, t
     assert np.abs(q - ref).max() < 0.25 * np.abs(ref).max() + 0.05
     assert _agreement(q, ref) >= 0.85
     assert result.metrics["parameters"] == result.baseline["parameters"]
+    # measured as INC means it to run: compiled with torch.compile, its compile time apart, same predictions
+    assert result.metrics["runtime"]["compiled"] and result.metrics["compile_seconds"] > 0
+    from optimum_bengali.data import load_data
+    from optimum_bengali.evaluation import classification_metrics
+
+    split = load_data(small_data)
+    eager = predict_logits(model, load_tokenizer(out), split.texts("test")).argmax(-1)
+    assert classification_metrics(split.labels("test"), eager, num_labels=6)["macro_f1"] == pytest.approx(
+        result.metrics["macro_f1"], abs=0.02)
     # every Linear runs through int8 quantize/dequantize ops in the saved graph
     ops = [str(n.target) for n in model.graph.graph.nodes if n.op == "call_function"]
     n_linear = sum(1 for o in ops if o.startswith("aten.linear"))
@@ -144,6 +155,6 @@ def test_inc_int8_reloads_and_matches_fp32(tiny_teacher_dir, small_data, data, t
 def test_inc_autotune_picks_a_config_and_saves(tiny_teacher_dir, small_data, tmp_path):
     pytest.importorskip("neural_compressor.torch.quantization")
     result = apply_recipe(tiny_teacher_dir, "quant-inc-autotune", small_data, tmp_path / "auto",
-                          measure_memory=False, progress=False)
+                          measure_memory=False, progress=False, max_latency_batches=10)
     assert result.steps[0]["inc_mode"] in {"static", "dynamic"}
     assert result.metrics["format"] == "inc"
