@@ -76,6 +76,9 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
     row("model memory (RSS after load minus before)", "model_memory_bytes", _fmt_bytes)
     row("peak RSS (whole process)", "peak_rss_bytes", _fmt_bytes)
     row("runtime", "runtime", lambda v: describe(v) if v else "n/a")
+    if "compile_seconds" in metrics:  # torch.compile'd graphs: one-time cost, not in the latency rows
+        row("one-time compilation before the first call (s)", "compile_seconds",
+            lambda v: f"{v:.1f}" if v is not None else "n/a")
     table = "\n".join("| " + " | ".join(r) + " |" + ("\n|---|---|---|" if i == 0 else "")
                       for i, r in enumerate(rows))
     load = f"from {LOADER_CLASSES.get(fmt, LOADER_CLASSES['pytorch'])} as Model"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -92,6 +93,36 @@ def _attach_labels(model: PreTrainedModel, data: LabelledData, where: str) -> No
     model.config.label2id = data.label2id
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def remove_leftovers(output_dir: Path) -> List[Path]:
+    """Remove the hidden staging and work folders that runs killed by SIGKILL (or a power cut) left beside
+    ``output_dir``; folders of a run that is still alive are left alone. Returns what was removed."""
+    removed = []
+    pattern = re.compile(rf"^\.{re.escape(output_dir.name)}\.(?:tmp|work|old)-(\d+)-")
+    for path in output_dir.parent.glob(f".{output_dir.name}.*-*"):
+        match = pattern.match(path.name)
+        if not path.is_dir() or not match or _alive(int(match.group(1))):
+            continue
+        size = _folder_bytes(path)
+        shutil.rmtree(path, ignore_errors=True)
+        logger.warning("removed %s (%.1f MB) left by an earlier run that did not finish", path, size / 1e6)
+        removed.append(path)
+    return removed
+
+
 def _move_into_place(staging: Path, output_dir: Path) -> None:
     """Rename ``staging`` to ``output_dir``; an existing ``output_dir`` is renamed aside first and deleted
     only once the new folder is in place (a failure in between puts it back)."""
@@ -176,8 +207,10 @@ def apply_recipe(
     teacher.eval()
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-    work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-", dir=output_dir.parent))
+    remove_leftovers(output_dir)
+    pid = os.getpid()  # in the names, so that a later run can tell a dead run's folders from a live one's
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-{pid}-", dir=output_dir.parent))
+    work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-{pid}-", dir=output_dir.parent))
     test_texts, test_labels = data.texts("test"), data.labels("test")
     trained = False  # once the compressed model is whole on disk, a later failure keeps it
     try:

@@ -116,3 +116,41 @@ def test_label_count_mismatch_for_model_without_label_names(tiny_teacher_dir, tm
     data = _two_label_data(tmp_path / "d", ["happy", "sad"])
     with pytest.raises(ModelError, match="6 output labels but the data has 2"):
         apply_recipe(tmp_path / "m", "quant-dynamic-int8", data, tmp_path / "o", progress=False)
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_a_live_runs_are_not(tiny_teacher_dir, small_data, tmp_path):
+    import os
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = tmp_path / f".out.work-{dead.pid}-abc"
+    (left / "checkpoint").mkdir(parents=True)
+    (left / "checkpoint" / "weights").write_bytes(b"0" * 1000)
+    live = tmp_path / f".out.tmp-{os.getpid()}-xyz"
+    live.mkdir()
+    apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, tmp_path / "out", progress=False,
+                 measure_memory=False, measure_baseline=False)
+    assert not left.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "out"]
+
+
+def test_sigterm_ends_a_run_like_ctrl_c(tiny_teacher_dir, small_data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "optimum_bengali.cli", "compress", "--model",
+                             str(tiny_teacher_dir), "--recipe", "distil-6l", "--data", str(small_data), "--output",
+                             str(out), "--no-memory"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.startswith(".out.work-") for p in tmp_path.iterdir()):
+        time.sleep(0.2)
+    time.sleep(2)  # inside the run
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [], "no output and no temporary folders may remain"
