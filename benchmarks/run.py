@@ -106,6 +106,7 @@ def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any
     row.update({"parameters": metrics.get("parameters"), "nonzero_parameters": metrics.get("nonzero_parameters"),
                 "bytes_on_disk": metrics["bytes_on_disk"], "weight_bytes": metrics["weight_bytes"],
                 "model_memory_bytes": metrics.get("model_memory_bytes"),
+                "compile_seconds": metrics.get("compile_seconds"),
                 "peak_rss_bytes": metrics.get("peak_rss_bytes")})
     if teacher is not None:
         c = compare(teacher, metrics)
@@ -156,8 +157,9 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
                  "was compared with the teacher as measured in that run. "),
               "", f"Latency: {info['latency_method']}. Speedup = teacher's steady p50 / the row's steady p50. "
               "Runtime: engine and inference precision read back from the runtime, threads, OpenVINO streams "
-              "and performance hint. Model memory = resident memory after loading minus before (runtime and "
-              "tokenizer loaded first); peak RSS = the whole process, runtime libraries included."]
+              "and performance hint. Model memory = resident memory after loading and classifying 64 sentences "
+              "minus before loading (runtime and tokenizer loaded first); peak RSS = the whole process, runtime "
+              "libraries included."]
     for note in info.get("notes", []):
         lines += ["", note]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -27,10 +27,11 @@ def _fmt_bytes(n: Optional[float]) -> str:
 
 def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[str, Any],
                      baseline: Optional[Dict[str, Any]], labels: List[str], fmt: str,
-                     name: Optional[str] = None) -> None:
+                     name: Optional[str] = None, normalization: Optional[str] = "nfkc") -> None:
     """Write ``folder/README.md``: front matter (language bn, pipeline tag, base model, metrics) and a table.
 
-    ``name`` is the model's name (the final output folder's, when ``folder`` is a staging folder).
+    ``name`` is the model's name (the final output folder's, when ``folder`` is a staging folder);
+    ``normalization`` the text normalization of training (shown in the usage example).
     """
     name = name or folder.name
     tags = ["optimum-bengali", "bengali", "text-classification", *sorted({s.type_name for s in recipe.steps})]
@@ -73,7 +74,7 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
     row("parameters", "parameters", lambda v: f"{v:,}" if v else "n/a")
     row("non-zero parameters", "nonzero_parameters", lambda v: f"{v:,}" if v else "n/a")
     row("bytes on disk", "bytes_on_disk", _fmt_bytes)
-    row("model memory (RSS after load minus before)", "model_memory_bytes", _fmt_bytes)
+    row("model memory (RSS after loading and classifying minus before)", "model_memory_bytes", _fmt_bytes)
     row("peak RSS (whole process)", "peak_rss_bytes", _fmt_bytes)
     row("runtime", "runtime", lambda v: describe(v) if v else "n/a")
     if "compile_seconds" in metrics:  # torch.compile'd graphs: one-time cost, not in the latency rows
@@ -84,6 +85,16 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
     load = f"from {LOADER_CLASSES.get(fmt, LOADER_CLASSES['pytorch'])} as Model"
     stored = saved_ov_config(folder) if fmt == "openvino" else {}
     load_args = f", ov_config={stored!r}" if stored else ""  # the runtime settings it was measured with
+    if normalization == "banglabert":
+        prepare = ("from optimum_bengali import normalize_bengali  # the csebuetnlp normalizer, as in training\n"
+                   'texts = [normalize_bengali("আমি আজ খুব খুশি", banglabert=True)]\n')
+        normalization_note = ("The tokenizer applies Unicode NFKC itself; the csebuetnlp normalizer it was "
+                              "trained with must be applied before it, as above (`normalization.json`).")
+    else:
+        prepare = 'texts = ["আমি আজ খুব খুশি"]\n'
+        normalization_note = ("Text normalization: the tokenizer applies Unicode NFKC itself, as training did, "
+                              "so raw text gives the tokens the model was measured on." if normalization else
+                              "Text normalization: none.")
     body = f"""
 # {name}
 
@@ -107,9 +118,11 @@ from transformers import AutoTokenizer
 {load}
 model = Model.from_pretrained("path/or/repo-id"{load_args})
 tokenizer = AutoTokenizer.from_pretrained("path/or/repo-id")
-logits = model(**tokenizer(["আমি আজ খুব খুশি"], return_tensors="pt")).logits
+{prepare}logits = model(**tokenizer(texts, return_tensors="pt")).logits
 print(model.config.id2label[int(logits.argmax(-1))])
 ```
+
+{normalization_note}
 """
     text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
     (folder / "README.md").write_text(text, encoding="utf-8")

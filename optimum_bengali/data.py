@@ -7,12 +7,13 @@ integer ``label`` column, plus the label names in id order.
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
 
 from .errors import DataError
 
@@ -30,6 +31,7 @@ class LabelledData:
 
     splits: DatasetDict
     label_names: List[str]
+    normalization: Optional[str] = "nfkc"  # what the texts went through: "nfkc", "banglabert" or None
 
     @property
     def id2label(self) -> Dict[int, str]:
@@ -44,6 +46,21 @@ class LabelledData:
 
     def labels(self, split: str) -> List[int]:
         return list(self.splits[split]["label"])
+
+    def aligned_to(self, label_names: Sequence[str]) -> "LabelledData":
+        """The same data with label ids following ``label_names`` (a model's ``id2label`` order), matched by
+        name. Raise :class:`DataError` listing both sides when the names differ."""
+        names = [str(n) for n in label_names]
+        if names == self.label_names:
+            return self
+        if sorted(names) != sorted(self.label_names):
+            raise DataError(f"the data's labels ({', '.join(self.label_names)}) are not the model's "
+                            f"({', '.join(names)}); rename them to match, or fine-tune on this data first")
+        new_id = {old: names.index(name) for old, name in enumerate(self.label_names)}
+        splits = DatasetDict({s: Dataset.from_dict({"text": list(ds["text"]),
+                                                    "label": [new_id[v] for v in ds["label"]]})
+                              for s, ds in self.splits.items()})
+        return LabelledData(splits, names, normalization=self.normalization)
 
     def fingerprint(self, split: str) -> str:
         """A hash of a split's texts and labels (used to key caches)."""
@@ -65,6 +82,50 @@ def normalize_bengali(text: str, banglabert: bool = False) -> str:
                             "pip install 'optimum-bengali[bangla]'") from exc
         text = normalize(text)
     return text
+
+
+#: file in an output folder that records the text normalization the model was trained and measured with
+NORMALIZATION_FILE = "normalization.json"
+
+
+def save_normalization(folder: Union[str, Path], normalization: Optional[str]) -> bool:
+    """Make the saved tokenizer in ``folder`` normalize text as training did, and record the choice.
+
+    NFKC is prepended to the normalizer in ``tokenizer.json``, so that raw text sent at serving time gets
+    the tokens the model was trained and measured on, with any loader (WordPiece tokenizers do not apply
+    NFKC themselves). The csebuetnlp normalizer of ``"banglabert"`` cannot live in a tokenizer: it is
+    recorded in ``normalization.json`` and shown in the model card's usage example
+    (``normalize_bengali(text, banglabert=True)`` before the tokenizer).
+    Returns True when the tokenizer now normalizes (False: no ``tokenizer.json``, or no normalization).
+    """
+    from tokenizers import Tokenizer, normalizers
+
+    folder = Path(folder)
+    (folder / NORMALIZATION_FILE).write_text(json.dumps({
+        "normalization": normalization,
+        "in_tokenizer": "NFKC" if normalization else None,
+        "apply_before_tokenizer": "csebuetnlp-normalizer" if normalization == "banglabert" else None,
+    }, indent=2), encoding="utf-8")
+    path = folder / "tokenizer.json"
+    if not normalization or not path.is_file():
+        return False
+    tok = Tokenizer.from_file(str(path))
+    current = tok.normalizer
+    if current is not None and '"type":"NFKC"' in current.__getstate__().decode("utf-8", "ignore"):
+        return True  # already there (e.g. a model saved by this package before)
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    if config.get("tokenizer_class") not in (None, "PreTrainedTokenizerFast", "TokenizersBackend"):
+        # model-specific classes (BertTokenizer in transformers 5) rebuild their normalizer in __init__ and
+        # would drop the one in tokenizer.json; the generic fast class loads the file's pipeline as it is
+        from transformers import AutoTokenizer
+
+        config["model_input_names"] = list(AutoTokenizer.from_pretrained(str(folder)).model_input_names)
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+    tok.normalizer = normalizers.NFKC() if current is None else normalizers.Sequence([normalizers.NFKC(), current])
+    tok.save(str(path))
+    return True
 
 
 def _read_folder(folder: Path) -> DatasetDict:
@@ -124,7 +185,7 @@ def load_data(
         normalization: ``"nfkc"`` (default), ``"banglabert"`` (NFKC + csebuetnlp normalizer) or ``None``.
     """
     if isinstance(source, LabelledData):
-        return source
+        return source.aligned_to(label_names) if label_names is not None else source
     if isinstance(source, (DatasetDict, dict)):
         raw = _canonical_splits(source)
         where = "the given DatasetDict"
@@ -154,18 +215,28 @@ def load_data(
         if len(ds) == 0:
             raise DataError(f"{where}: split {split!r} is empty")
 
+    first = raw["train"] if "train" in raw else next(iter(raw.values()))
+    feature = first.features[label_column]
+    class_names = list(feature.names) if isinstance(feature, ClassLabel) else None
     if label_names is None:
-        train_labels = raw["train"][label_column] if "train" in raw else next(iter(raw.values()))[label_column]
-        if all(isinstance(v, int) for v in train_labels):
+        train_labels = first[label_column]
+        if class_names:
+            label_names = class_names  # a datasets.ClassLabel: its names, in its order
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in train_labels):
             label_names = [str(i) for i in range(max(train_labels) + 1)]
         else:
-            label_names = sorted({str(v) for v in train_labels})
+            distinct = {str(v) for v in train_labels}
+            # digit strings sort as numbers ("2" before "10"), other names alphabetically
+            label_names = sorted(distinct, key=int) if all(v.isdigit() for v in distinct) else sorted(distinct)
     label_names = [str(n) for n in label_names]
     to_id = {name: i for i, name in enumerate(label_names)}
 
     out = {}
     for split, ds in raw.items():
         values = ds[label_column]
+        split_feature = ds.features[label_column]
+        if isinstance(split_feature, ClassLabel):  # integer ids of the data set's own names: map by name
+            values = [split_feature.int2str(v) for v in values]
         ids = []
         unknown = set()
         for v in values:
@@ -181,4 +252,4 @@ def load_data(
         texts = [normalize_bengali(str(t), normalization == "banglabert") if normalization else str(t)
                  for t in ds[text_column]]
         out[split] = Dataset.from_dict({"text": texts, "label": ids})
-    return LabelledData(DatasetDict(out), label_names)
+    return LabelledData(DatasetDict(out), label_names, normalization=normalization)

@@ -141,7 +141,8 @@ def disk_size(folder: Union[str, Path]) -> Dict[str, int]:
 def peak_memory(model_dir: Union[str, Path], texts: Sequence[str], batch_size: int = 8) -> Dict[str, int]:
     """Memory of a fresh process that loads ``model_dir`` and classifies ``texts``: ``peak_rss_bytes``
     (the whole process, runtime libraries included) and ``model_memory_bytes`` (resident memory after
-    loading the model minus before, with the runtime and the tokenizer already loaded)."""
+    loading the model and classifying ``texts``, minus before loading, with the runtime and the tokenizer
+    already loaded)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
         json.dump(list(texts), fh, ensure_ascii=False)
     try:

@@ -2,7 +2,8 @@
 
 Run in a fresh process so that the figures belong to this model alone: ``peak_rss_bytes`` (the whole
 process, runtime libraries included) and ``model_memory_bytes`` (resident memory after loading the model
-minus before; the runtime libraries and the tokenizer are loaded first, so their floor is not counted).
+and classifying the texts, minus before loading; the runtime libraries and the tokenizer are loaded first,
+so their floor is not counted; memory-mapped weights count once a call has touched them).
 """
 
 import json
@@ -45,8 +46,10 @@ def main() -> None:
     tokenizer = load_tokenizer(model_dir)
     before = current_rss_bytes()
     model = load_model(model_dir)
-    after = current_rss_bytes()
     predict_logits(model, tokenizer, texts, batch_size=batch)
+    # after classifying, not just after loading: safetensors weights are memory-mapped and only become
+    # resident when a call touches them
+    after = current_rss_bytes()
     print(json.dumps({"peak_rss_bytes": peak_rss_bytes(), "model_memory_bytes": max(0, after - before)}))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from .card import write_model_card
-from .data import LabelledData, load_data
+from .data import LabelledData, load_data, save_normalization
 from .errors import ModelError
 from .evaluation import measure_saved_model
 from .modeling import has_default_labels, is_int8_torch, load_model, load_tokenizer, parameter_counts, unk_rate
@@ -83,14 +84,24 @@ def _label_names_for(model: PreTrainedModel) -> Optional[List[str]]:
     return [model.config.id2label[i] for i in sorted(model.config.id2label)]
 
 
-def _attach_labels(model: PreTrainedModel, data: LabelledData, where: str) -> None:
+def _attach_labels(model: PreTrainedModel, data: LabelledData, where: str) -> str:
+    """Check the model's labels against the data's; returns the rule that tied them (for the report).
+
+    A model with real label names keeps them (the data was mapped to them by name). A model with only
+    ``LABEL_0 ..`` placeholders gets the data's names in the data's order (ClassLabel order, integer order,
+    or sorted names): the model's output ``i`` is taken to be the data's label ``i``.
+    """
     n = model.config.num_labels
     if n != len(data.label_names):
         raise ModelError(f"{where} has {n} output labels but the data has {len(data.label_names)} "
                          f"({', '.join(data.label_names)}); fine-tune it on this data first "
                          "(`optimum-bengali finetune`)")
+    if not has_default_labels(model.config):
+        return "the model's id2label; data labels mapped to it by name"
     model.config.id2label = data.id2label
     model.config.label2id = data.label2id
+    return ("the model had only LABEL_i placeholders: output i was taken to be the data's label i "
+            f"({', '.join(data.label_names)})")
 
 
 def _alive(pid: int) -> bool:
@@ -193,7 +204,9 @@ def apply_recipe(
     set_seed(recipe.seed)
 
     source = str(model) if not isinstance(model, PreTrainedModel) else getattr(model, "name_or_path", "model")
-    teacher = load_model(model)
+    # steps change the model in place (trimming, pruning, training): never the caller's own object
+    teacher = copy.deepcopy(model) if isinstance(model, PreTrainedModel) else load_model(model)
+    load_model(teacher)  # checks it is a sequence classifier
     if not isinstance(teacher, PreTrainedModel) or is_int8_torch(teacher):
         raise ModelError(f"{source} is already compressed ({type(teacher).__name__}); start from the "
                          "FP32 PyTorch classifier")
@@ -203,7 +216,7 @@ def apply_recipe(
         tokenizer = load_tokenizer(model)
     data = load_data(dataset, text_column=text_column, label_column=label_column,
                      label_names=_label_names_for(teacher), normalization=normalization)
-    _attach_labels(teacher, data, source)
+    label_rule = _attach_labels(teacher, data, source)
     teacher.eval()
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -243,6 +256,7 @@ def apply_recipe(
                 _save_pytorch(state.model, staging)
             state.tokenizer.save_pretrained(staging)
         recipe.save(staging / "recipe.yaml")
+        normalizing = save_normalization(staging, data.normalization)  # raw text at serving time = training text
         trained = True
         metrics = measure_saved_model(staging, test_texts, test_labels, memory=measure_memory,
                                       max_latency_batches=max_latency_batches, counts=state.counts)
@@ -250,12 +264,15 @@ def apply_recipe(
         if baseline:
             metrics["vs_baseline"] = compare(baseline, metrics)
         report = {"recipe": recipe.to_dict(), "source_model": source, "labels": data.label_names,
+                  "labels_from": label_rule,
+                  "normalization": {"training": data.normalization, "in_saved_tokenizer": normalizing},
                   "data": {s: len(data.splits[s]) for s in data.splits}, "steps": state.report,
                   "metrics": metrics, "baseline": baseline}
         (staging / "compression_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False),
                                                          encoding="utf-8")
         write_model_card(staging, recipe=recipe, source=source, metrics=metrics, baseline=baseline,
-                         labels=data.label_names, fmt=metrics["format"], name=output_dir.name)
+                         labels=data.label_names, fmt=metrics["format"], name=output_dir.name,
+                         normalization=data.normalization)
         staging.chmod(0o755)
         _move_into_place(staging, output_dir)
     except BaseException:

@@ -107,9 +107,20 @@ def runtime_settings(model: Any) -> Dict[str, Any]:
     else:
         dtype = next((p.dtype for p in model.parameters()), torch.float32) if isinstance(
             model, torch.nn.Module) else torch.float32
-        out.update(engine="pytorch", precision=str(dtype).replace("torch.", ""),
+        precision = str(dtype).replace("torch.", "")
+        if isinstance(model, torch.nn.Module) and _has_dynamic_int8(model):
+            precision = f"int8 dynamic Linear, {precision} rest"
+        elif getattr(model, "runtime_precision", None):  # a model that says what it runs in (INC graphs)
+            precision = model.runtime_precision
+        out.update(engine="pytorch", precision=precision,
                    threads=torch.get_num_threads(), compiled=bool(getattr(model, "compiled", False)))
     return out
+
+
+def _has_dynamic_int8(model: Any) -> bool:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    return any(isinstance(m, DynamicLinear) for m in model.modules())
 
 
 def describe(settings: Dict[str, Any]) -> str:

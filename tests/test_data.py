@@ -87,3 +87,36 @@ def test_nfkc_gives_one_encoding_for_the_same_letter():
 def test_banglabert_normalizer():
     pytest.importorskip("normalizer")
     assert normalize_bengali("আমি  খুব খুশি", banglabert=True).split() == ["আমি", "খুব", "খুশি"]
+
+
+def test_saved_tokenizer_normalizes_raw_text_like_training(tiny_teacher_dir, bemoc_dir, small_data, tmp_path):
+    """Raw text at serving time gets the tokens and logits of the NFKC text the model was trained on."""
+    import json
+    import unicodedata
+
+    import numpy as np
+    import pandas as pd
+
+    from optimum_bengali import apply_recipe
+    from optimum_bengali.evaluation import predict_logits
+    from optimum_bengali.modeling import load_model, load_tokenizer
+
+    out = tmp_path / "out"
+    apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, progress=False, measure_memory=False,
+                 measure_baseline=False)
+    raw = [str(t) for t in pd.read_csv(bemoc_dir / "test.csv")["text"]]
+    nfkc = [unicodedata.normalize("NFKC", t) for t in raw]
+    changed = [i for i, (a, b) in enumerate(zip(raw, nfkc)) if a != b]
+    assert len(changed) > 400  # NFKC changes most BEmoC sentences (it decomposes য়, ড়, ঢ়)
+    before = load_tokenizer(tiny_teacher_dir)  # a WordPiece tokenizer that does not normalize
+    assert sum(before(raw[i])["input_ids"] != before(nfkc[i])["input_ids"] for i in changed) > 100
+    tok = load_tokenizer(out)
+    assert all(tok(raw[i])["input_ids"] == tok(nfkc[i])["input_ids"] for i in changed)
+    model = load_model(out)
+    sample = [raw[i] for i in changed[:32]]
+    np.testing.assert_array_equal(predict_logits(model, tok, sample),
+                                  predict_logits(model, tok, [nfkc[i] for i in changed[:32]]))
+    assert json.loads((out / "normalization.json").read_text())["normalization"] == "nfkc"
+    report = json.loads((out / "compression_report.json").read_text())
+    assert report["normalization"] == {"training": "nfkc", "in_saved_tokenizer": True}
+    assert "applies Unicode NFKC itself" in (out / "README.md").read_text(encoding="utf-8")

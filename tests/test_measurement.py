@@ -67,6 +67,10 @@ def test_runtime_settings_are_read_back(tiny_teacher_dir):
         settings = runtime_settings(load_model(tiny_teacher_dir))
         assert settings["engine"] == "pytorch" and settings["threads"] == 1 and settings["precision"] == "float32"
         assert describe(settings).startswith("pytorch float32, 1 threads")
+        from optimum_bengali.quantization.torch_dynamic import quantize_linear_int8
+
+        int8 = runtime_settings(quantize_linear_int8(load_model(tiny_teacher_dir)))
+        assert int8["precision"] == "int8 dynamic Linear, float32 rest"
     finally:
         set_threads(before)
 

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 import yaml
 
 from optimum_bengali import ModelError, apply_recipe
@@ -141,16 +142,78 @@ def test_sigterm_ends_a_run_like_ctrl_c(tiny_teacher_dir, small_data, tmp_path):
     import sys
     import time
 
-    out = tmp_path / "out"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    recipe = tmp_path / "long.yaml"  # distillation long enough to be inside it when the signal comes
+    recipe.write_text(yaml.safe_dump({"name": "long", "steps": [{"type": "distil", "num_layers": 2,
+                                                                 "epochs": 50.0}]}), encoding="utf-8")
+    out = run_dir / "out"
     proc = subprocess.Popen([sys.executable, "-m", "optimum_bengali.cli", "compress", "--model",
-                             str(tiny_teacher_dir), "--recipe", "distil-6l", "--data", str(small_data), "--output",
+                             str(tiny_teacher_dir), "--recipe", str(recipe), "--data", str(small_data), "--output",
                              str(out), "--no-memory"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not any(p.name.startswith(".out.work-") for p in tmp_path.iterdir()):
+    while time.time() < deadline and not any(p.name.startswith(".out.work-") for p in run_dir.iterdir()):
         time.sleep(0.2)
-    time.sleep(2)  # inside the run
+    time.sleep(3)  # inside the run
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
-    assert list(tmp_path.iterdir()) == [], "no output and no temporary folders may remain"
+    # one line "interrupted" (a progress bar may still be redrawn after it, as the process exits)
+    assert any(line.strip() == "interrupted" for line in err.splitlines()) and "Traceback" not in err
+    assert list(run_dir.iterdir()) == [], "no output and no temporary folders may remain"
+
+
+def test_labels_follow_the_models_names_not_the_datas_order(tiny_teacher_dir, small_data, tmp_path):
+    """A teacher whose labels are in another order than the data's sorted names keeps its own order."""
+    import json
+
+    from transformers import AutoModelForSequenceClassification
+
+    from optimum_bengali.data import load_data
+    from optimum_bengali.modeling import load_tokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
+    names = [model.config.id2label[i] for i in range(6)]
+    reversed_names = names[::-1]
+    model.config.id2label = dict(enumerate(reversed_names))
+    model.config.label2id = {n: i for i, n in enumerate(reversed_names)}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = load_data(small_data)  # a LabelledData in sorted-name order, not the model's
+    assert data.label_names == names
+    out = tmp_path / "out"
+    apply_recipe(model, "quant-dynamic-int8", data, out, tokenizer=load_tokenizer(tiny_teacher_dir),
+                 progress=False, measure_memory=False, measure_baseline=False)
+    saved = json.loads((out / "config.json").read_text())
+    assert [saved["id2label"][str(i)] for i in range(6)] == reversed_names
+    report = json.loads((out / "compression_report.json").read_text())
+    assert report["labels"] == reversed_names and "by name" in report["labels_from"]
+    # the caller's model object is left untouched
+    assert model.config.id2label[0] == reversed_names[0]
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_data_with_other_label_names_than_the_model_lists_both(tiny_teacher_dir, small_data):
+    from optimum_bengali import DataError
+    from optimum_bengali.data import load_data
+
+    data = load_data(small_data)
+    with pytest.raises(DataError, match=r"the data's labels \(anger, .*\) are not the model's \(a, b"):
+        data.aligned_to(["a", "b", "c", "d", "e", "f"])
+
+
+def test_digit_string_labels_sort_as_numbers_and_classlabel_names_are_kept():
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    from optimum_bengali.data import load_data
+
+    rows = {"text": ["ক", "খ", "গ"], "label": ["10", "2", "1"]}
+    dd = DatasetDict({s: Dataset.from_dict(rows) for s in ("train", "validation", "test")})
+    data = load_data(dd)
+    assert data.label_names == ["1", "2", "10"] and data.labels("train") == [2, 1, 0]
+    feats = Features({"text": Value("string"), "label": ClassLabel(names=["sad", "happy"])})
+    dd = DatasetDict({s: Dataset.from_dict({"text": ["ক", "খ"], "label": [1, 0]}, features=feats)
+                      for s in ("train", "validation", "test")})
+    data = load_data(dd)
+    assert data.label_names == ["sad", "happy"] and data.labels("test") == [1, 0]
+    # mapped by name onto a model that orders them the other way
+    assert load_data(dd, label_names=["happy", "sad"]).labels("test") == [0, 1]

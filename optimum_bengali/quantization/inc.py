@@ -159,6 +159,9 @@ def save_inc(quantized: Any, example: Tuple[torch.Tensor, ...], config: Any, fol
 class IncInt8Classifier(torch.nn.Module):
     """An INC int8 graph behind the usual classifier call: ``model(**tokenizer(...)).logits``."""
 
+    #: what the runtime report says it runs in (FP32 weights with int8 quantize/dequantize ops around them)
+    runtime_precision = "int8 q/dq PT2E graph"
+
     def __init__(self, graph: torch.nn.Module, config: Any, names: List[str]) -> None:
         super().__init__()
         self.graph, self.config, self.names = graph, config, names
