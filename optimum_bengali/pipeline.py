@@ -21,7 +21,8 @@ from .card import write_model_card
 from .data import LabelledData, load_data, save_normalization
 from .errors import ModelError
 from .evaluation import measure_saved_model
-from .modeling import has_default_labels, is_int8_torch, load_model, load_tokenizer, parameter_counts, unk_rate
+from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_model, load_tokenizer,
+                       parameter_counts, unk_rate)
 from .recipe import Recipe, load_recipe
 
 logger = logging.getLogger(__name__)
@@ -120,12 +121,17 @@ def _folder_bytes(folder: Path) -> int:
 
 def remove_leftovers(output_dir: Path) -> List[Path]:
     """Remove the hidden staging and work folders that runs killed by SIGKILL (or a power cut) left beside
-    ``output_dir``; folders of a run that is still alive are left alone. Returns what was removed."""
+    ``output_dir``; folders of a run that is still alive are left alone, and an old output set aside by a
+    run killed before its replacement arrived is put back. Returns what was removed."""
     removed = []
-    pattern = re.compile(rf"^\.{re.escape(output_dir.name)}\.(?:tmp|work|old)-(\d+)-")
+    pattern = re.compile(rf"^\.{re.escape(output_dir.name)}\.(tmp|work|old)-(\d+)-")
     for path in output_dir.parent.glob(f".{output_dir.name}.*-*"):
         match = pattern.match(path.name)
-        if not path.is_dir() or not match or _alive(int(match.group(1))):
+        if not path.is_dir() or not match or _alive(int(match.group(2))):
+            continue
+        if match.group(1) == "old" and not output_dir.exists():
+            os.replace(path, output_dir)  # killed between moving the old output aside and the new one in
+            logger.warning("restored %s from %s, left by an earlier run that did not finish", output_dir, path)
             continue
         size = _folder_bytes(path)
         shutil.rmtree(path, ignore_errors=True)
@@ -204,9 +210,12 @@ def apply_recipe(
     set_seed(recipe.seed)
 
     source = str(model) if not isinstance(model, PreTrainedModel) else getattr(model, "name_or_path", "model")
-    # steps change the model in place (trimming, pruning, training): never the caller's own object
-    teacher = copy.deepcopy(model) if isinstance(model, PreTrainedModel) else load_model(model)
-    load_model(teacher)  # checks it is a sequence classifier
+    if isinstance(model, PreTrainedModel):
+        check_sequence_classifier(model.config, type(model).__name__)
+        # steps change the model in place (trimming, pruning, training): never the caller's own object
+        teacher = copy.deepcopy(model)
+    else:
+        teacher = load_model(model)
     if not isinstance(teacher, PreTrainedModel) or is_int8_torch(teacher):
         raise ModelError(f"{source} is already compressed ({type(teacher).__name__}); start from the "
                          "FP32 PyTorch classifier")
