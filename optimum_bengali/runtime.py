@@ -89,6 +89,8 @@ def runtime_settings(model: Any) -> Dict[str, Any]:
     the compiled model's inference precision, streams, performance hint and execution mode."""
     import torch
 
+    from .modeling import is_int8_torch
+
     out: Dict[str, Any] = {"cpu": cpu_model(), "torch_threads": torch.get_num_threads()}
     compiled = _compiled(model) if not isinstance(model, torch.nn.Module) else None
     if compiled is not None and hasattr(compiled, "get_property"):
@@ -108,19 +110,13 @@ def runtime_settings(model: Any) -> Dict[str, Any]:
         dtype = next((p.dtype for p in model.parameters()), torch.float32) if isinstance(
             model, torch.nn.Module) else torch.float32
         precision = str(dtype).replace("torch.", "")
-        if isinstance(model, torch.nn.Module) and _has_dynamic_int8(model):
+        if isinstance(model, torch.nn.Module) and is_int8_torch(model):
             precision = f"int8 dynamic Linear, {precision} rest"
         elif getattr(model, "runtime_precision", None):  # a model that says what it runs in (INC graphs)
             precision = model.runtime_precision
         out.update(engine="pytorch", precision=precision,
                    threads=torch.get_num_threads(), compiled=bool(getattr(model, "compiled", False)))
     return out
-
-
-def _has_dynamic_int8(model: Any) -> bool:
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-
-    return any(isinstance(m, DynamicLinear) for m in model.modules())
 
 
 def describe(settings: Dict[str, Any]) -> str:
