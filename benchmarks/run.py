@@ -265,7 +265,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tqdm.auto import tqdm
 
     from optimum_bengali import apply_recipe, list_recipes, load_recipe
-    from optimum_bengali.evaluation import LATENCY_METHOD, measure_saved_model
+    from optimum_bengali.evaluation import latency_method, measure_saved_model
     from optimum_bengali.runtime import openvino_cpu_capabilities, set_threads
 
     threads = set_threads(args.threads)
@@ -326,7 +326,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     wanted = list(dict.fromkeys(wanted))
     info = {"run": run_id, "teacher": teacher_desc, "teacher_fingerprint": teacher_fp, "data": Path(args.data).name,
             "n_test": len(texts), "machine": machine(), "threads": threads,
-            "latency_method": LATENCY_METHOD.format(passes=2, batches=args.max_latency_batches), "notes": notes,
+            "latency_method": latency_method(args.max_latency_batches), "notes": notes,
             "settings": {k: v for k, v in vars(args).items() if k not in ("model", "output", "data")}}
     for name in tqdm(wanted, desc="recipes"):
         recipe = override(load_recipe(name), args.max_steps, args.epochs, args.num_samples)

@@ -65,11 +65,16 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
     }
 
 
-#: how latency is measured, written next to every figure
-LATENCY_METHOD = ("model call on real test sentences in order (the first {batches} batches), dynamic padding; "
-                  "steady state = p50/p95 over {passes} timed passes after one untimed pass over the same "
-                  "batches; first call = mean time of each distinct input shape's first call; end to end = "
-                  "tokenization + call, after the steady-state passes")
+#: timed passes over the batches for the steady-state figures
+TIMED_PASSES = 2
+
+
+def latency_method(max_batches: int, timed_passes: int = TIMED_PASSES) -> str:
+    """How :func:`measure_latency` measured, in one sentence written next to every figure."""
+    return (f"model call on real test sentences in order (the first {max_batches} batches), dynamic padding; "
+            f"steady state = p50/p95 over {timed_passes} timed passes after one untimed pass over the same "
+            "batches; first call = mean time of each distinct input shape's first call; end to end = "
+            "tokenization + call, after the steady-state passes")
 
 
 def _shape(enc: Dict[str, torch.Tensor]) -> tuple:
@@ -77,7 +82,8 @@ def _shape(enc: Dict[str, torch.Tensor]) -> tuple:
 
 
 def measure_latency(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 1,
-                    max_batches: int = 100, timed_passes: int = 2, max_length: int = 128) -> Dict[str, float]:
+                    max_batches: int = 100, timed_passes: int = TIMED_PASSES,
+                    max_length: int = 128) -> Dict[str, float]:
     """Latency (ms) of the model on consecutive real sentences with dynamic padding, three ways.
 
     1. *First call*: one untimed-for-the-statistics pass over every batch; the first call of each distinct
@@ -167,7 +173,7 @@ def evaluate_model(model: Any, tokenizer: Any, texts: Sequence[str], labels: Seq
         for bs in latency_batch_sizes:
             metrics[f"latency_bs{bs}"] = measure_latency(model, tokenizer, texts, batch_size=bs,
                                                          max_batches=max_latency_batches, max_length=max_length)
-        metrics["latency_method"] = LATENCY_METHOD.format(passes=2, batches=max_latency_batches)
+        metrics["latency_method"] = latency_method(max_latency_batches)
     logits = predict_logits(model, tokenizer, texts, max_length=max_length)
     num_labels = num_labels or getattr(getattr(model, "config", None), "num_labels", None)
     metrics = {**classification_metrics(labels, logits.argmax(-1).tolist(), num_labels=num_labels), **metrics}

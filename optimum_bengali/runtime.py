@@ -36,11 +36,6 @@ def set_threads(threads: Optional[int]) -> int:
     return n
 
 
-def threads() -> Optional[int]:
-    """The thread count set with :func:`set_threads` (None: each runtime's own default)."""
-    return _threads
-
-
 def saved_ov_config(folder: Union[str, Path]) -> Dict[str, str]:
     """The OpenVINO settings stored with a model folder (e.g. ``INFERENCE_PRECISION_HINT``)."""
     path = Path(folder) / OPENVINO_RUNTIME_FILE
