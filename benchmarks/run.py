@@ -100,6 +100,7 @@ def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any
         lat = metrics[f"latency_bs{bs}"]
         row.update({f"steady_p50_ms_bs{bs}": lat["steady_p50_ms"], f"steady_p95_ms_bs{bs}": lat["steady_p95_ms"],
                     f"steady_p95_over_p50_bs{bs}": lat["steady_p95_over_p50"],
+                    f"steady_noise_p95_bs{bs}": lat.get("steady_noise_p95"),
                     f"steady_throughput_bs{bs}": lat["steady_throughput"],
                     f"first_call_mean_ms_bs{bs}": lat["first_call_mean_ms"],
                     f"end_to_end_p50_ms_bs{bs}": lat["end_to_end_p50_ms"]})
@@ -118,7 +119,7 @@ def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any
 
 
 COLUMNS = ("| recipe | run | format | runtime | acc | macro-F1 | ΔF1 (pts) | steady p50 ms bs1 | p95/p50 bs1 "
-           "| first call ms bs1 | steady p50 ms bs8 | speedup bs1 | speedup bs8 | params (M) | non-zero (M) "
+           "| noise p95 bs1 | first call ms bs1 | steady p50 ms bs8 | speedup bs1 | speedup bs8 | params (M) | non-zero (M) "
            "| disk MB | disk ratio | model mem MB | peak RSS MB |")
 
 
@@ -129,7 +130,8 @@ def markdown_row(r: Dict[str, Any]) -> str:
 
     return (f"| {r['recipe']} | {r['run']} | {r['format']} | {r['runtime']} | {f(r['accuracy'], '.2f', 100)} | "
             f"{f(r['macro_f1'], '.2f', 100)} | {f(r.get('macro_f1_change_points'), '+.2f')} | "
-            f"{r['steady_p50_ms_bs1']:.2f} | {r['steady_p95_over_p50_bs1']:.2f} | {r['first_call_mean_ms_bs1']:.2f} | "
+            f"{r['steady_p50_ms_bs1']:.2f} | {r['steady_p95_over_p50_bs1']:.2f} | "
+            f"{f(r.get('steady_noise_p95_bs1'), '.2f')} | {r['first_call_mean_ms_bs1']:.2f} | "
             f"{r['steady_p50_ms_bs8']:.2f} | {f(r.get('speedup_bs1'), '.2f')}x | {f(r.get('speedup_bs8'), '.2f')}x | "
             f"{f(r['parameters'], '.1f', 1e-6)} | {f(r['nonzero_parameters'], '.1f', 1e-6)} | "
             f"{r['bytes_on_disk'] / 1e6:.1f} | {f(r.get('disk_ratio'), '.2f')}x | "

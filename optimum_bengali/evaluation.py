@@ -66,7 +66,7 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
 
 
 #: timed passes over the batches for the steady-state figures
-TIMED_PASSES = 2
+TIMED_PASSES = 3
 
 
 def latency_method(max_batches: int, timed_passes: int = TIMED_PASSES) -> str:
@@ -91,7 +91,9 @@ def measure_latency(model: Any, tokenizer: Any, texts: Sequence[str], batch_size
        several ms). ``first_call_mean_ms`` is their mean over ``first_call_shapes`` shapes.
     2. *Steady state*: then ``timed_passes`` (>= 2) timed passes over the same batches:
        ``steady_p50_ms``, ``steady_p95_ms``, ``steady_mean_ms``, ``steady_throughput`` (sentences/s) and
-       ``steady_p95_over_p50`` (how steady the figure is).
+       ``steady_p95_over_p50`` (the spread over batches: mostly sentence length under dynamic padding) and
+       ``steady_noise_p95`` (the p95 of each call's time over its own batch's median across the passes:
+       the run-to-run noise alone, 1.0 = none).
     3. *End to end*: one more pass that also tokenizes each batch: ``end_to_end_p50_ms``,
        ``end_to_end_mean_ms``.
 
@@ -122,11 +124,14 @@ def measure_latency(model: Any, tokenizer: Any, texts: Sequence[str], batch_size
         _forward(model, _encode(tokenizer, chunk, max_length))
         e2e.append(time.perf_counter() - t0)
     arr, e2e_arr = np.asarray(times) * 1000.0, np.asarray(e2e) * 1000.0
+    per_pass = arr.reshape(timed_passes, len(batches))
+    noise = per_pass / np.maximum(np.median(per_pass, axis=0), 1e-9)
     n_sent = sum(len(c) for c in chunks) * timed_passes
     p50, p95 = float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
     tokens = [int(b["attention_mask"].sum()) / int(b["input_ids"].shape[0]) for b in batches]
     return {"steady_p50_ms": p50, "steady_p95_ms": p95, "steady_mean_ms": float(arr.mean()),
             "steady_throughput": float(n_sent / (arr.sum() / 1000.0)), "steady_p95_over_p50": p95 / p50,
+            "steady_noise_p95": float(np.percentile(noise, 95)),
             "first_call_mean_ms": float(np.mean(list(first.values())) * 1000.0), "first_call_shapes": len(first),
             "end_to_end_p50_ms": float(np.percentile(e2e_arr, 50)), "end_to_end_mean_ms": float(e2e_arr.mean()),
             "batches": len(batches), "timed_passes": timed_passes, "mean_tokens": float(np.mean(tokens))}

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from optimum_bengali.evaluation import TIMED_PASSES
+
 
 class _Output:
     def __init__(self, logits):
@@ -38,7 +40,30 @@ def test_first_calls_do_not_leak_into_steady_state(data, tiny_teacher):
     assert lat["steady_p50_ms"] < 5 and lat["steady_p95_ms"] < 10
     assert lat["first_call_mean_ms"] > 25
     assert lat["end_to_end_p50_ms"] >= lat["steady_p50_ms"]
-    assert lat["timed_passes"] == 2 and lat["batches"] == 40
+    assert lat["timed_passes"] == TIMED_PASSES and lat["batches"] == 40
+
+
+class OnePassDisturbedModel:
+    """Every call takes 2 ms, except during one timed pass, when another process takes the cores (12 ms)."""
+
+    def __init__(self, n_batches, disturbed_pass=2):
+        self.calls, self.lo, self.hi = 0, n_batches * disturbed_pass, n_batches * (disturbed_pass + 1)
+
+    def __call__(self, **enc):
+        self.calls += 1
+        time.sleep(0.012 if self.lo <= self.calls - 1 < self.hi else 0.002)
+        return _Output(torch.zeros(enc["input_ids"].shape[0], 6))
+
+
+def test_noise_is_told_apart_from_length(data, tiny_teacher):
+    from optimum_bengali.evaluation import measure_latency
+
+    texts = data.texts("test")[:12]
+    steady = measure_latency(OnePassDisturbedModel(12, disturbed_pass=99), tiny_teacher[1], texts, max_batches=12)
+    disturbed = measure_latency(OnePassDisturbedModel(12), tiny_teacher[1], texts, max_batches=12)
+    # pass 0 is the untimed one, so pass 2 is the second timed pass: its calls are 6x their batch's median
+    assert steady["steady_noise_p95"] < 2.0
+    assert disturbed["steady_noise_p95"] > 3.0
 
 
 def test_steady_state_needs_two_passes(data, tiny_teacher):
