@@ -224,12 +224,12 @@ def build_teacher(args: argparse.Namespace, teacher_dir: Path) -> None:
                  measure_memory=False)
         return
     from optimum_bengali.data import load_data
-    from optimum_bengali.modeling import build_from_config
+    from optimum_bengali.modeling import build_from_config, save_pytorch
 
     print(f"building a {args.from_config} teacher with random weights (speed and size only)")
     data = load_data(args.data)
     model, tok = build_from_config(args.from_config, data.texts("train"), data.label_names)
-    model.save_pretrained(teacher_dir)
+    save_pytorch(model, teacher_dir)
     tok.save_pretrained(teacher_dir)
 
 
@@ -287,7 +287,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.from_config and (args.force or not (teacher_dir / "config.json").is_file()):
         build_teacher(args, teacher_dir)
     from optimum_bengali.data import load_data
-    from optimum_bengali.modeling import has_default_labels, load_model, load_tokenizer
+    from optimum_bengali.modeling import has_default_labels, load_model, load_tokenizer, save_pytorch
 
     tmodel = load_model(teacher_dir)
     names = None if has_default_labels(tmodel.config) else [tmodel.config.id2label[i]
@@ -305,7 +305,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     fp_file = baseline_dir / "teacher_fingerprint.txt"
     if not fp_file.is_file() or fp_file.read_text().strip() != teacher_fp:
         shutil.rmtree(baseline_dir, ignore_errors=True)
-        load_model(teacher_dir).save_pretrained(baseline_dir)
+        save_pytorch(load_model(teacher_dir), baseline_dir)
         load_tokenizer(teacher_dir).save_pretrained(baseline_dir)
         fp_file.write_text(teacher_fp)
 

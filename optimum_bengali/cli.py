@@ -107,6 +107,14 @@ def add_finetune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-steps", type=int, default=-1)
     p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--lr-scheduler", default="linear", choices=["linear", "cosine", "constant_with_warmup"])
+    p.add_argument("--class-weights", default="none", choices=["none", "balanced"],
+                   help="balanced: weight the loss by inverse class frequency (imbalanced data)")
+    p.add_argument("--early-stopping-patience", type=int, default=None,
+                   help="stop after this many epochs without a better validation macro-F1")
+    p.add_argument("--trim-vocab", action="store_true",
+                   help="first keep only the vocabulary rows the training split uses (much cheaper to train)")
     p.add_argument("--vocab-size", type=int, default=8000, help="--from-config: WordPiece pieces to train")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--overwrite", action="store_true")
@@ -119,7 +127,10 @@ def run_finetune(args: argparse.Namespace) -> int:
                       text_column=args.text_column, label_column=args.label_column, normalization=_norm(args),
                       overwrite=args.overwrite, seed=args.seed, epochs=args.epochs,
                       learning_rate=args.learning_rate, batch_size=args.batch_size, max_steps=args.max_steps,
-                      max_length=args.max_length)
+                      max_length=args.max_length, warmup_ratio=args.warmup_ratio,
+                      lr_scheduler_type=args.lr_scheduler, trim_vocab=args.trim_vocab,
+                      class_weights=None if args.class_weights == "none" else args.class_weights,
+                      early_stopping_patience=args.early_stopping_patience)
     _print_result(result)
     return 0
 

@@ -210,6 +210,21 @@ def distinct_storage(tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor
     return out
 
 
+def save_pytorch(model: PreTrainedModel, folder: Union[str, Path]) -> None:
+    """``save_pretrained`` with the key names the model uses in memory (``LayerNorm.weight``/``.bias``).
+
+    transformers 5 writes a model loaded from a legacy-named checkpoint back under the legacy names
+    (``LayerNorm.gamma``/``.beta``) by default; readers that load the file with ``load_state_dict`` or plain
+    safetensors then miss those tensors. Every PyTorch folder this package writes uses the standard names.
+    """
+    import inspect
+
+    kwargs: Dict[str, Any] = {"safe_serialization": True}
+    if "save_original_format" in inspect.signature(model.save_pretrained).parameters:
+        kwargs["save_original_format"] = False
+    model.save_pretrained(folder, **kwargs)
+
+
 def is_int8_torch(model: torch.nn.Module) -> bool:
     """True when the model holds dynamically quantized (int8) Linear layers."""
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear

@@ -22,7 +22,7 @@ from .data import LabelledData, load_data, save_normalization
 from .errors import ModelError
 from .evaluation import measure_saved_model
 from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_model, load_tokenizer,
-                       parameter_counts, unk_rate)
+                       parameter_counts, save_pytorch, unk_rate)
 from .recipe import Recipe, load_recipe
 
 logger = logging.getLogger(__name__)
@@ -168,10 +168,6 @@ def _keep_unfinished(staging: Path, output_dir: Path) -> Path:
     return kept
 
 
-def _save_pytorch(model: PreTrainedModel, folder: Path) -> None:
-    model.save_pretrained(folder, safe_serialization=True)
-
-
 def apply_recipe(
     model: Union[str, Path, PreTrainedModel],
     recipe: Union[str, Path, Recipe, Dict[str, Any]],
@@ -239,7 +235,7 @@ def apply_recipe(
         baseline = None
         if measure_baseline:
             base_dir = work / "baseline"
-            _save_pytorch(teacher, base_dir)
+            save_pytorch(teacher, base_dir)
             tokenizer.save_pretrained(base_dir)
             baseline = measure_saved_model(base_dir, test_texts, test_labels, memory=measure_memory,
                                            max_latency_batches=max_latency_batches)
@@ -262,7 +258,7 @@ def apply_recipe(
 
                 save_sparse(state.model, staging)
             else:
-                _save_pytorch(state.model, staging)
+                save_pytorch(state.model, staging)
             state.tokenizer.save_pretrained(staging)
         recipe.save(staging / "recipe.yaml")
         normalizing = save_normalization(staging, data.normalization)  # raw text at serving time = training text

@@ -35,3 +35,66 @@ def test_best_weights_are_restored_whole_when_the_best_epoch_is_not_the_last(tin
         assert torch.equal(tensor, first[name]), name
     assert any(not torch.equal(first[k], last[k]) for k in first), "training changed nothing"
     assert not any(p.name.startswith("checkpoint-") for p in (tmp_path / "train").glob("*"))
+
+
+def test_balanced_class_weights_make_every_class_weigh_the_same():
+    from optimum_bengali.training.trainer import balanced_class_weights
+
+    labels = [0] * 6 + [1] * 3 + [2] * 1  # class 3 has no rows
+    weights = balanced_class_weights(labels, 4)
+    assert weights[3] == 0.0
+    counts = [6, 3, 1]
+    assert [round(w * c, 6) for w, c in zip(weights, counts)] == [2.5] * 3  # n / k per class
+
+
+def test_weighted_loss_counts_a_rare_class_more():
+    from optimum_bengali.training.trainer import WeightedCrossEntropy
+
+    logits = torch.tensor([[2.0, 0.0], [2.0, 0.0]])
+    labels = torch.tensor([0, 1])  # the rare class 1 is predicted wrong
+    plain = torch.nn.functional.cross_entropy(logits, labels)
+    weighted = WeightedCrossEntropy([0.5, 5.0])({"logits": logits}, labels)
+    assert weighted > plain
+
+
+def test_finetune_with_class_weights_and_trimmed_vocabulary(tiny_teacher_dir, small_data, tmp_path):
+    import json
+
+    from optimum_bengali.training.finetune import finetune
+
+    result = finetune(str(tiny_teacher_dir), small_data, str(tmp_path / "out"), max_steps=4, batch_size=8,
+                      class_weights="balanced", early_stopping_patience=1, trim_vocab=True,
+                      measure_memory=False, progress=False)
+    report = json.loads((tmp_path / "out" / "compression_report.json").read_text())
+    steps = {s["type"]: s for s in report["steps"]}
+    assert set(steps) == {"trim_vocab", "finetune"}
+    weights = steps["finetune"]["class_weights"]
+    assert len(weights) == 6 and max(weights.values()) > min(weights.values())
+    assert result.output_dir == tmp_path / "out"
+
+
+def test_saved_folders_use_standard_layernorm_names(tiny_teacher_dir, small_data, tmp_path):
+    """A teacher stored with legacy ``LayerNorm.gamma``/``beta`` keys comes out with ``weight``/``bias``."""
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from optimum_bengali.pipeline import apply_recipe
+    from optimum_bengali.recipe import Recipe
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(tiny_teacher_dir, legacy)
+    tensors = load_file(legacy / "model.safetensors")
+    renamed = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+               for k, v in tensors.items()}
+    assert renamed.keys() != tensors.keys()
+    save_file(renamed, legacy / "model.safetensors", metadata={"format": "pt"})
+
+    recipe = Recipe.from_dict({"name": "trim", "steps": [{"type": "trim_vocab"}]})
+    apply_recipe(str(legacy), recipe, small_data, str(tmp_path / "out"), measure_baseline=False,
+                 measure_memory=False, progress=False)
+    with safe_open(str(tmp_path / "out" / "model.safetensors"), "pt") as fh:
+        keys = list(fh.keys())
+    assert any(k.endswith("LayerNorm.weight") for k in keys)
+    assert not any(k.endswith(("LayerNorm.gamma", "LayerNorm.beta")) for k in keys)

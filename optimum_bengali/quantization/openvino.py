@@ -20,7 +20,9 @@ def export(model: Any, tokenizer: Any, folder: Path) -> Any:
     """Save the PyTorch model to ``folder`` and export it to an (uncompiled) OpenVINO model."""
     from optimum.intel import OVModelForSequenceClassification
 
-    model.save_pretrained(folder, safe_serialization=True)
+    from ..modeling import save_pytorch
+
+    save_pytorch(model, folder)
     tokenizer.save_pretrained(folder)
     return OVModelForSequenceClassification.from_pretrained(str(folder), export=True, compile=False,
                                                             load_in_8bit=False)

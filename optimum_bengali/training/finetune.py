@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, List, Literal, Optional
 
 from ..registry import register_step
 from ..steps import Step, setting
-from .trainer import train_classifier
+from .trainer import balanced_class_weights, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import CompressionResult, CompressionState
@@ -16,7 +16,12 @@ if TYPE_CHECKING:  # pragma: no cover
 @register_step("finetune")
 @dataclass
 class FinetuneStep(Step):
-    """Fine-tune the model with ``transformers.Trainer``; keeps the checkpoint with the best val macro-F1."""
+    """Fine-tune the model with ``transformers.Trainer``; keeps the weights with the best validation macro-F1.
+
+    ``class_weights: balanced`` weights the loss by inverse class frequency (for imbalanced data: minority
+    classes count as much as frequent ones); ``early_stopping_patience`` stops after that many epochs
+    (evaluations) without a better validation macro-F1.
+    """
 
     epochs: float = setting(3.0, min=0, min_exclusive=True)
     learning_rate: float = setting(5e-5, min=0, min_exclusive=True)
@@ -25,28 +30,42 @@ class FinetuneStep(Step):
     max_steps: int = setting(-1, help="stop after this many optimizer steps (-1: run all epochs)")
     warmup_ratio: float = setting(0.1, min=0, max=1)
     weight_decay: float = setting(0.01, min=0)
-    early_stopping_patience: Optional[int] = None
+    lr_scheduler_type: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
+    class_weights: Optional[Literal["balanced"]] = None
+    early_stopping_patience: Optional[int] = setting(None, min=1)
     seed: Optional[int] = None
 
     def apply(self, state: "CompressionState") -> None:
         model = state.torch_model("finetune")
+        weights = None
+        if self.class_weights == "balanced":
+            weights = balanced_class_weights(state.data.labels("train"), len(state.data.label_names))
         state.model = train_classifier(
             model, state.tokenizer, state.data, state.work_dir / "finetune", epochs=self.epochs,
             learning_rate=self.learning_rate, batch_size=self.batch_size, max_length=self.max_length,
             seed=self.seed if self.seed is not None else state.seed, max_steps=self.max_steps,
             warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay,
-            early_stopping_patience=self.early_stopping_patience, progress=state.progress)
-        state.note(epochs=self.epochs, max_steps=self.max_steps)
+            early_stopping_patience=self.early_stopping_patience, class_weights=weights,
+            lr_scheduler_type=self.lr_scheduler_type, progress=state.progress)
+        note = {"epochs": self.epochs, "max_steps": self.max_steps, "learning_rate": self.learning_rate,
+                "batch_size": self.batch_size, "max_length": self.max_length,
+                "lr_scheduler_type": self.lr_scheduler_type}
+        if weights is not None:
+            note["class_weights"] = {name: round(w, 4) for name, w in zip(state.data.label_names, weights)}
+        state.note(**note)
 
 
 def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: Optional[str] = None,
              vocab_size: int = 8000, text_column: str = "text", label_column: str = "label",
              normalization: Optional[str] = "nfkc", overwrite: bool = False, measure_memory: bool = True,
-             progress: bool = True, seed: int = 42, **settings: Any) -> "CompressionResult":
+             progress: bool = True, seed: int = 42, trim_vocab: bool = False, **settings: Any) -> "CompressionResult":
     """Fine-tune a pretrained encoder (Hub id or folder) or a model built from a config shape into a
     classifier for ``dataset``; writes a measured model folder like :func:`apply_recipe`.
 
-    ``settings`` are :class:`FinetuneStep` fields (``epochs``, ``learning_rate``, ``max_steps``, ...).
+    ``settings`` are :class:`FinetuneStep` fields (``epochs``, ``learning_rate``, ``max_steps``,
+    ``class_weights``, ``early_stopping_patience``, ...). ``trim_vocab`` first keeps only the vocabulary rows
+    the training split uses (a ``trim_vocab`` step): a large multilingual embedding shrinks to the pieces the
+    data needs, which makes every training step cheaper.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -54,6 +73,7 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
     from ..errors import ModelError
     from ..modeling import build_from_config, load_tokenizer
     from ..pipeline import apply_recipe
+    from ..pruning.vocab import TrimVocabStep
     from ..recipe import Recipe
 
     if (model is None) == (from_config is None):
@@ -69,7 +89,10 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
             model, num_labels=len(data.label_names), id2label=data.id2label, label2id=data.label2id,
             ignore_mismatched_sizes=True)
     net.config.architectures = [type(net).__name__]
-    recipe = Recipe(name="finetune", description="Fine-tune on the labelled data.",
-                    steps=[FinetuneStep.from_dict(settings)], seed=seed)
+    steps: List[Step] = [TrimVocabStep()] if trim_vocab else []
+    steps.append(FinetuneStep.from_dict(settings))
+    recipe = Recipe(name="finetune", description="Fine-tune on the labelled data"
+                    + (" after trimming the vocabulary to the training split." if trim_vocab else "."),
+                    steps=steps, seed=seed)
     return apply_recipe(net, recipe, data, output_dir, tokenizer=tokenizer, overwrite=overwrite,
                         measure_baseline=False, measure_memory=measure_memory, progress=progress)

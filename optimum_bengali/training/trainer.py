@@ -49,6 +49,26 @@ def _compute_metrics(pred: Any) -> Dict[str, float]:
     return classification_metrics(pred.label_ids, logits.argmax(-1), num_labels=logits.shape[-1])
 
 
+def balanced_class_weights(labels: Sequence[int], num_labels: int) -> List[float]:
+    """Per-class loss weights ``n / (k * count_c)`` (scikit-learn's "balanced"): every class weighs as much
+    in the loss as if the classes were equally frequent. A class with no training rows gets weight 0."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels)[:num_labels]
+    n = float(counts.sum())
+    return [n / (num_labels * c) if c else 0.0 for c in counts.tolist()]
+
+
+class WeightedCrossEntropy:
+    """A ``Trainer`` ``compute_loss_func``: cross-entropy with per-class weights (mean over weighted rows)."""
+
+    def __init__(self, weights: Sequence[float]) -> None:
+        self.weights = torch.tensor(list(weights), dtype=torch.float32)
+
+    def __call__(self, outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        weight = self.weights.to(device=logits.device, dtype=logits.dtype)
+        return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=weight)
+
+
 class BestWeights(TrainerCallback):
     """Keep an in-memory copy of the weights with the best validation macro-F1, and stop early.
 
@@ -99,6 +119,8 @@ def train_classifier(
     warmup_ratio: float = 0.1,
     weight_decay: float = 0.01,
     early_stopping_patience: Optional[int] = None,
+    class_weights: Optional[Sequence[float]] = None,
+    lr_scheduler_type: str = "linear",
     trainer_class: Type[Trainer] = Trainer,
     trainer_kwargs: Optional[Dict[str, Any]] = None,
     callbacks: Sequence[TrainerCallback] = (),
@@ -110,6 +132,8 @@ def train_classifier(
     (the last one with ``load_best=False``, e.g. when a pruning schedule must end at its target).
 
     ``train_extra`` adds per-row arrays to the training batches as ``extra_<name>`` tensors.
+    ``class_weights`` (one per label) weight the cross-entropy loss (see :func:`balanced_class_weights`).
+    ``early_stopping_patience``: stop after this many evaluations without a better validation macro-F1.
     """
     train = tokenize_split(tokenizer, data.splits["train"], max_length)
     if train_extra:
@@ -130,6 +154,7 @@ def train_classifier(
         per_device_eval_batch_size=max(batch_size, 32),
         warmup_steps=int(warmup_ratio * (max_steps if max_steps > 0 else steps_per_epoch * epochs)),
         weight_decay=weight_decay,
+        lr_scheduler_type=lr_scheduler_type,
         eval_strategy=strategy,
         save_strategy="no",  # the best weights are kept in memory (BestWeights), not as checkpoint files
         eval_steps=eval_every,
@@ -143,9 +168,14 @@ def train_classifier(
     )
     best_weights = BestWeights(patience=early_stopping_patience) if load_best else None
     cbs = list(callbacks) + ([best_weights] if best_weights else [])
+    kwargs = dict(trainer_kwargs or {})
+    if class_weights is not None:
+        if len(class_weights) != model.config.num_labels:
+            raise ValueError(f"{len(class_weights)} class weights for a model with {model.config.num_labels} labels")
+        kwargs["compute_loss_func"] = WeightedCrossEntropy(class_weights)
     trainer = trainer_class(model=model, args=args, train_dataset=train, eval_dataset=val,
                             data_collator=PaddingCollator(tokenizer), compute_metrics=_compute_metrics,
-                            callbacks=cbs, **(trainer_kwargs or {}))
+                            callbacks=cbs, **kwargs)
     trainer.train()
     best = trainer.model
     if best_weights is not None:
