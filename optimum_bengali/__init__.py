@@ -30,6 +30,10 @@ _EXPORTS = {
 
 __all__ = [*_EXPORTS, "__version__"]
 
+from .quiet import quiet_third_party_messages  # noqa: E402
+
+quiet_third_party_messages()
+
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:

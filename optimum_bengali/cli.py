@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -23,8 +23,25 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="text normalization (banglabert: NFKC + csebuetnlp normalizer)")
 
 
+def _threads(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"give a whole number >= 0 (0: every core), not {value!r}")
+    return n
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes end like every other bad input: one ``error:`` line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def _threads_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=0,
+    p.add_argument("--threads", type=_threads, default=0,
                    help="compute threads for PyTorch and OpenVINO alike (default 0: every core)")
 
 
@@ -201,11 +218,11 @@ COMMANDS: Dict[str, Tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="optimum-bengali", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="optimum-bengali", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add, run) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text)  # of the same class as parser
         add(p)
         p.set_defaults(run=run)
     return parser
@@ -218,9 +235,16 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``optimum-bengali`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage mistake (2, one line printed)
+        return int(exc.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from transformers.utils import logging as hf_logging
+
     from .errors import OptimumBengaliError
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars for every model load; training bars stay
 
     main_thread = threading.current_thread() is threading.main_thread()  # signals can only be set there
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # `timeout`, schedulers

@@ -196,6 +196,8 @@ def load_data(
             raw = _canonical_splits(_read_folder(path))
         elif path.exists():
             raise DataError(f"{source}: give a folder holding train/val/test files, not a single file")
+        elif str(source).startswith((".", "/", "~")) or str(source).count("/") > 1:
+            raise DataError(f"data {str(source)!r} not found: no such folder (and not a Hub data set id, owner/name)")
         else:
             try:
                 raw = _canonical_splits(load_dataset(str(source)))

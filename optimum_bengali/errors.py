@@ -15,3 +15,7 @@ class DataError(OptimumBengaliError, ValueError):
 
 class ModelError(OptimumBengaliError, ValueError):
     """The model cannot be used: not a sequence classifier, wrong format for a step, ..."""
+
+
+class OutputError(OptimumBengaliError, OSError):
+    """The output folder cannot be written: a file is in the way, or no permission."""

@@ -53,6 +53,50 @@ def model_format(path: Union[str, Path]) -> str:
     return "pytorch"
 
 
+MIN_VOCABULARY = 100  # fewer pieces than this is no tokenizer at all
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def load_config(model: Union[str, Path]) -> Any:
+    """The model's config, or a one-line :class:`ModelError` that says what is wrong with ``model`` and what
+    to do: a folder that does not exist, a file, a folder without ``config.json`` or weights, a string
+    that is not a Hub id, or a Hub id that cannot be fetched. Reads no weights."""
+    name = str(model)
+    path = Path(name).expanduser()
+    if path.is_file():
+        raise ModelError(f"model {name!r} is a file; give the folder that holds config.json and the weights")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"model folder {name!r} has no config.json; give a folder written by "
+                             "save_pretrained (or by this package)")
+        if model_format(path) == "pytorch" and not any((path / f).is_file() for f in WEIGHT_FILES):
+            raise ModelError(f"model folder {name!r} has no weights ({' or '.join(WEIGHT_FILES[::2])})")
+    else:
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+        try:
+            validate_repo_id(name)
+        except HFValidationError:
+            looks_local = True
+        if looks_local:
+            raise ModelError(f"model {name!r} not found: no such folder, and it is not a Hub id (owner/name)")
+    try:
+        return AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        if path.is_dir():
+            raise ModelError(f"cannot read the config of {name!r}: {_first_line(exc)}") from None
+        raise ModelError(f"cannot fetch {name!r} from the Hugging Face Hub (no such model, no access, or no "
+                         "connection and not in the local cache); check the id and HF_TOKEN, or give a local "
+                         "folder") from None
+
+
 def check_sequence_classifier(config: Any, where: str) -> None:
     """Raise :class:`ModelError` unless ``config`` describes a sequence classifier."""
     archs = getattr(config, "architectures", None) or []
@@ -91,17 +135,20 @@ def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
         from .pruning.sparse import SparseModelForSequenceClassification
 
         return SparseModelForSequenceClassification.from_pretrained(model)
-    try:
-        config = AutoConfig.from_pretrained(str(model))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load a model from {str(model)!r}: {exc}") from None
-    check_sequence_classifier(config, str(model))
+    check_sequence_classifier(load_config(model), str(model))
     return AutoModelForSequenceClassification.from_pretrained(str(model), **kwargs)
 
 
 def load_tokenizer(model: Union[str, Path]) -> PreTrainedTokenizerBase:
     """The tokenizer saved with a model, checked not to damage Bengali text."""
-    tok = AutoTokenizer.from_pretrained(str(model))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(model))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the tokenizer of {str(model)!r} ({_first_line(exc)}); save the tokenizer "
+                         "beside the model (tokenizer.save_pretrained(folder))") from None
+    if len(tok) < MIN_VOCABULARY:  # transformers builds an empty tokenizer when the folder has none
+        raise ModelError(f"the tokenizer of {str(model)!r} has only {len(tok)} pieces: the folder has no tokenizer "
+                         "files; save the tokenizer beside the model (tokenizer.save_pretrained(folder))")
     check_bengali_tokenizer(tok)
     return tok
 

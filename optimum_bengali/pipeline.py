@@ -19,10 +19,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from .card import write_model_card
 from .data import LabelledData, load_data, save_normalization
-from .errors import ModelError
+from .errors import ModelError, OutputError
 from .evaluation import measure_saved_model
-from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_model, load_tokenizer,
-                       parameter_counts, save_pytorch, unk_rate)
+from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_model,
+                       load_tokenizer, model_format, parameter_counts, save_pytorch, unk_rate)
 from .recipe import Recipe, load_recipe
 
 logger = logging.getLogger(__name__)
@@ -78,29 +78,29 @@ class CompressionResult:
                            commit_message=commit_message or f"optimum-bengali: {self.recipe.name}")
 
 
-def _label_names_for(model: PreTrainedModel) -> Optional[List[str]]:
+def _label_names_for(config: Any) -> Optional[List[str]]:
     """The model's label names in id order, or None when it only has LABEL_0.. placeholders."""
-    if has_default_labels(model.config):
+    if has_default_labels(config):
         return None
-    return [model.config.id2label[i] for i in sorted(model.config.id2label)]
+    return [config.id2label[i] for i in sorted(config.id2label)]
 
 
-def _attach_labels(model: PreTrainedModel, data: LabelledData, where: str) -> str:
+def _attach_labels(config: Any, data: LabelledData, where: str) -> str:
     """Check the model's labels against the data's; returns the rule that tied them (for the report).
 
     A model with real label names keeps them (the data was mapped to them by name). A model with only
     ``LABEL_0 ..`` placeholders gets the data's names in the data's order (ClassLabel order, integer order,
     or sorted names): the model's output ``i`` is taken to be the data's label ``i``.
     """
-    n = model.config.num_labels
+    n = config.num_labels
     if n != len(data.label_names):
         raise ModelError(f"{where} has {n} output labels but the data has {len(data.label_names)} "
                          f"({', '.join(data.label_names)}); fine-tune it on this data first "
                          "(`optimum-bengali finetune`)")
-    if not has_default_labels(model.config):
+    if not has_default_labels(config):
         return "the model's id2label; data labels mapped to it by name"
-    model.config.id2label = data.id2label
-    model.config.label2id = data.label2id
+    config.id2label = data.id2label
+    config.label2id = data.label2id
     return ("the model had only LABEL_i placeholders: output i was taken to be the data's label i "
             f"({', '.join(data.label_names)})")
 
@@ -168,6 +168,21 @@ def _keep_unfinished(staging: Path, output_dir: Path) -> Path:
     return kept
 
 
+def check_output(output_dir: Path, overwrite: bool) -> None:
+    """Fail now, in one line, if ``output_dir`` cannot be written or exists (without ``overwrite``)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"output {str(output_dir)!r} is a file; give a folder path")
+    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{output_dir} exists and is not empty; pass overwrite=True (--overwrite)")
+    parent = output_dir.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot create output {str(output_dir)!r}: {str(parent)!r} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write to {str(parent)!r} (permission denied); choose another output folder")
+
+
 def apply_recipe(
     model: Union[str, Path, PreTrainedModel],
     recipe: Union[str, Path, Recipe, Dict[str, Any]],
@@ -199,29 +214,39 @@ def apply_recipe(
     Returns:
         A :class:`CompressionResult`; ``result.metrics`` holds the measured figures.
     """
+    # every check that needs no weights comes first, so that a bad input fails in seconds, not after loading
     recipe = load_recipe(recipe)
     output_dir = Path(output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{output_dir} exists and is not empty; pass overwrite=True (--overwrite)")
+    check_output(output_dir, overwrite)
     set_seed(recipe.seed)
 
     source = str(model) if not isinstance(model, PreTrainedModel) else getattr(model, "name_or_path", "model")
     if isinstance(model, PreTrainedModel):
-        check_sequence_classifier(model.config, type(model).__name__)
-        # steps change the model in place (trimming, pruning, training): never the caller's own object
-        teacher = copy.deepcopy(model)
+        config = model.config
+        check_sequence_classifier(config, type(model).__name__)
+        if is_int8_torch(model):
+            raise ModelError(f"{source} is already compressed ({type(model).__name__}); start from the "
+                             "FP32 PyTorch classifier")
     else:
-        teacher = load_model(model)
-    if not isinstance(teacher, PreTrainedModel) or is_int8_torch(teacher):
-        raise ModelError(f"{source} is already compressed ({type(teacher).__name__}); start from the "
-                         "FP32 PyTorch classifier")
+        config = load_config(model)
+        fmt = model_format(model)
+        if fmt != "pytorch":
+            raise ModelError(f"{source} is already compressed ({fmt}); start from the FP32 PyTorch classifier")
+        check_sequence_classifier(config, source)
     if tokenizer is None:
         if isinstance(model, PreTrainedModel):
             raise ModelError("pass tokenizer= when you give a model object")
         tokenizer = load_tokenizer(model)
     data = load_data(dataset, text_column=text_column, label_column=label_column,
-                     label_names=_label_names_for(teacher), normalization=normalization)
-    label_rule = _attach_labels(teacher, data, source)
+                     label_names=_label_names_for(config), normalization=normalization)
+    _attach_labels(copy.deepcopy(config), data, source)  # label count checked before any weights load
+
+    if isinstance(model, PreTrainedModel):
+        # steps change the model in place (trimming, pruning, training): never the caller's own object
+        teacher = copy.deepcopy(model)
+    else:
+        teacher = load_model(model)
+    label_rule = _attach_labels(teacher.config, data, source)
     teacher.eval()
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List
 
@@ -18,14 +19,17 @@ logger = logging.getLogger(__name__)
 
 def export(model: Any, tokenizer: Any, folder: Path) -> Any:
     """Save the PyTorch model to ``folder`` and export it to an (uncompiled) OpenVINO model."""
+    import torch
     from optimum.intel import OVModelForSequenceClassification
 
     from ..modeling import save_pytorch
 
     save_pytorch(model, folder)
     tokenizer.save_pretrained(folder)
-    return OVModelForSequenceClassification.from_pretrained(str(folder), export=True, compile=False,
-                                                            load_in_8bit=False)
+    with warnings.catch_warnings():  # tracing warns about Python branches a classifier never takes
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return OVModelForSequenceClassification.from_pretrained(str(folder), export=True, compile=False,
+                                                                load_in_8bit=False)
 
 
 def model_inputs(tokenizer: Any, texts: List[str], max_length: int, input_names: List[str],

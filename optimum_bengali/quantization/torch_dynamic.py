@@ -7,6 +7,7 @@ Saved as safetensors (int8 weights, scales, zero points; never pickle) plus ``to
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Union
 
@@ -28,8 +29,10 @@ WEIGHTS = "model.safetensors"
 def quantize_linear_int8(model: PreTrainedModel) -> PreTrainedModel:
     """Replace every ``nn.Linear`` with a dynamically quantized int8 Linear (in place)."""
     model.eval()
-    return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                            inplace=True)
+    with warnings.catch_warnings():  # torch announces the move of these kernels to torchao; they still run
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                inplace=True)
 
 
 def save_int8(model: PreTrainedModel, folder: Union[str, Path]) -> None:

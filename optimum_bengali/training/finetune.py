@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Literal, Optional
 
 from ..registry import register_step
-from ..steps import Step, setting
+from ..steps import SettingError, Step, setting
 from .trainer import balanced_class_weights, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,14 +71,21 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
     from transformers import AutoModelForSequenceClassification
 
     from ..data import load_data
-    from ..errors import ModelError
-    from ..modeling import build_from_config, load_tokenizer
-    from ..pipeline import apply_recipe
+    from ..errors import ModelError, RecipeError
+    from ..modeling import build_from_config, load_config, load_tokenizer
+    from ..pipeline import apply_recipe, check_output
     from ..pruning.vocab import TrimVocabStep
     from ..recipe import Recipe
 
     if (model is None) == (from_config is None):
         raise ModelError("give either a model (Hub id or folder) or from_config (a shape name)")
+    try:
+        step = FinetuneStep.from_dict(settings)  # bad inputs fail before any weights load
+    except SettingError as exc:
+        raise RecipeError(f"finetune: {exc}") from None
+    check_output(Path(output_dir), overwrite)
+    if model is not None:
+        load_config(model)
     data = load_data(dataset, text_column=text_column, label_column=label_column, normalization=normalization)
     if from_config:
         net, tokenizer = build_from_config(from_config, data.texts("train"), data.label_names,
@@ -90,7 +98,7 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
             ignore_mismatched_sizes=True)
     net.config.architectures = [type(net).__name__]
     steps: List[Step] = [TrimVocabStep()] if trim_vocab else []
-    steps.append(FinetuneStep.from_dict(settings))
+    steps.append(step)
     recipe = Recipe(name="finetune", description="Fine-tune on the labelled data"
                     + (" after trimming the vocabulary to the training split." if trim_vocab else "."),
                     steps=steps, seed=seed)

@@ -1,0 +1,136 @@
+"""Every expected bad input ends in one line ``error: ...`` that names the thing and the fix, exit code 2,
+before any weights are loaded or any training starts. The README section "What happens on bad input"
+lists the same cases."""
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from optimum_bengali.cli import main
+
+
+@pytest.fixture()
+def no_weight_loading(monkeypatch):
+    """Loading a model's weights fails the test: every error below must be found before that."""
+    from transformers import AutoModelForSequenceClassification
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights were loaded before the bad input was found")
+
+    monkeypatch.setattr(AutoModelForSequenceClassification, "from_pretrained", refuse)
+
+
+@pytest.fixture()
+def offline(monkeypatch):
+    """No network here or in CI: make the Hub lookups fail at once instead of after retries."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture()
+def bad(tmp_path, tiny_teacher_dir, small_data):
+    """A playground of broken inputs next to a good teacher and good data."""
+    (tmp_path / "empty-folder").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    no_tok = tmp_path / "no-tokenizer"
+    no_tok.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_teacher_dir / name, no_tok / name)
+    mlm = tmp_path / "mlm"
+    shutil.copytree(tiny_teacher_dir, mlm)
+    (mlm / "config.json").write_text((mlm / "config.json").read_text().replace(
+        "BertForSequenceClassification", "BertForMaskedLM"))
+    for name, edit in {"no-test": lambda s, df: None if s == "test" else df,
+                       "empty-test": lambda s, df: df.head(0) if s == "test" else df,
+                       "unknown-label": lambda s, df: df.assign(label=["love"] + list(df.label[1:]))
+                       if s == "test" else df}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for split in ("train", "val", "test"):
+            df = edit(split, pd.read_csv(small_data / f"{split}.csv"))
+            if df is not None:
+                df.to_csv(folder / f"{split}.csv", index=False)
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "model.safetensors").write_text("an earlier result")
+    (tmp_path / "train-after-quantize.yaml").write_text(
+        "name: x\nsteps:\n  - type: quantize\n    backend: openvino\n  - type: finetune\n")
+    (tmp_path / "sparsity-150.yaml").write_text("name: x\nsteps:\n  - type: prune\n    sparsity: 1.5\n")
+    return tmp_path
+
+
+TEACHER, DATA = "{teacher}", "{data}"
+
+# (name, command line, the words the one-line message must contain)
+CASES = [
+    ("model folder that does not exist", ["compress", "--model", "./no-such-model"],
+     "model './no-such-model' not found: no such folder, and it is not a Hub id"),
+    ("model folder without config.json", ["compress", "--model", "{tmp}/empty-folder"], "has no config.json"),
+    ("model given as a file", ["compress", "--model", "{tmp}/a-file"], "is a file; give the folder"),
+    ("Hub model that cannot be fetched", ["compress", "--model", "someone/bengali-model"],
+     "cannot fetch 'someone/bengali-model' from the Hugging Face Hub"),
+    ("model that is not a classifier", ["compress", "--model", "{tmp}/mlm"],
+     "is a BertForMaskedLM, not a sequence classifier; fine-tune one first"),
+    ("model folder without a tokenizer", ["compress", "--model", "{tmp}/no-tokenizer"],
+     "the folder has no tokenizer files; save the tokenizer beside the model"),
+    ("data folder that does not exist", ["compress", "--data", "./no-such-data"],
+     "data './no-such-data' not found: no such folder"),
+    ("data without a test split", ["compress", "--data", "{tmp}/no-test"], "missing split 'test'"),
+    ("empty split", ["compress", "--data", "{tmp}/empty-test"], "split 'test' is empty"),
+    ("wrong column name", ["compress", "--text-column", "sentence"],
+     "has no column 'sentence' (columns: text, label); pass text_column="),
+    ("labels the model does not know", ["compress", "--data", "{tmp}/unknown-label"],
+     "split 'test' has labels the model does not know: love; known labels: anger, disgust"),
+    ("output folder that exists", ["compress", "--output", "{tmp}/existing"],
+     "exists and is not empty; pass overwrite=True (--overwrite)"),
+    ("output below a file", ["compress", "--output", "{tmp}/a-file/out"], "is a file, not a folder"),
+    ("unknown recipe name", ["compress", "--recipe", "no-such-recipe"],
+     "unknown recipe 'no-such-recipe': give a YAML path or one of"),
+    ("recipe file that does not exist", ["compress", "--recipe", "./missing.yaml"],
+     "recipe file 'missing.yaml' does not exist"),
+    ("training after quantization", ["compress", "--recipe", "{tmp}/train-after-quantize.yaml"],
+     "step 1 (finetune) needs a PyTorch model but step 0 (quantize)"),
+    ("setting out of range", ["compress", "--recipe", "{tmp}/sparsity-150.yaml"],
+     "step 0 (prune): field 'sparsity': must be < 1, got 1.5"),
+    ("negative thread count", ["compress", "--threads", "-2"], "give a whole number >= 0"),
+    ("unknown option value", ["compress", "--normalization", "nfd"], "invalid choice: 'nfd'"),
+    ("evaluate a model that does not exist", ["evaluate", "--model", "./nope"], "model './nope' not found"),
+    ("finetune setting out of range", ["finetune", "--epochs", "-1"], "finetune: field 'epochs': must be > 0"),
+    ("finetune from a model that does not exist", ["finetune", "--model", "./nope"], "model './nope' not found"),
+]
+
+DEFAULTS = {"compress": {"--model": TEACHER, "--recipe": "quant-dynamic-int8", "--data": DATA,
+                         "--output": "{tmp}/out"},
+            "evaluate": {"--model": TEACHER, "--data": DATA},
+            "finetune": {"--model": TEACHER, "--data": DATA, "--output": "{tmp}/out"}}
+
+
+def command_line(args, tmp, teacher, data):
+    """The case's arguments on top of good defaults for its command."""
+    command, given = args[0], dict(zip(args[1::2], args[2::2]))
+    options = {**DEFAULTS[command], **given}
+    fill = {"tmp": str(tmp), "teacher": str(teacher), "data": str(data)}
+    return [command] + [part.format(**fill) for kv in options.items() for part in kv]
+
+
+@pytest.mark.parametrize("name,args,expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2_before_any_weights_load(name, args, expected, bad, tiny_teacher_dir,
+                                                              small_data, no_weight_loading, offline, capsys):
+    code = main(command_line(args, bad, tiny_teacher_dir, small_data))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert expected in err, err
+    assert not (bad / "out").exists()
+
+
+def test_there_are_at_least_twelve_cases_and_the_readme_lists_them():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## What happens on bad input", 1)[1].split("\n## ", 1)[0]
+    assert len(CASES) >= 12
+    missing = [name for name, _, expected in CASES if expected not in section]
+    assert not missing, f"README section lacks: {missing}"
