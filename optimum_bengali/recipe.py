@@ -84,9 +84,25 @@ class Recipe:
 
     # -- checks and output --------------------------------------------------------------
     def validate_order(self) -> None:
-        """Steps that need a PyTorch model cannot come after a step that leaves none (quantize)."""
+        """Steps that need a PyTorch model cannot come after a step that leaves none (quantize); no step trains
+        after unstructured pruning (the zeroed weights would grow back); a sparse save must be the final format."""
         final_at: Optional[int] = None
+        sparse_at: Optional[int] = None
         for i, step in enumerate(self.steps):
+            if sparse_at is not None and step.trains:
+                raise RecipeError(
+                    f"step {i} ({step.type_name}) trains after step {sparse_at} ({self.steps[sparse_at].type_name}, "
+                    "unstructured): the zeroed weights would grow back and the sparsity be lost; put the magnitude "
+                    "pruning after every training step (it fine-tunes to recover by itself)")
+            if step.leaves_sparse_weights():
+                sparse_at = i
+            if step.saves_sparse():
+                later = [j for j in range(i + 1, len(self.steps)) if self.steps[j].produces_final]
+                if later:
+                    raise RecipeError(
+                        f"step {i} ({step.type_name}) has save: sparse, but step {later[0]} "
+                        f"({self.steps[later[0]].type_name}) converts the model afterwards, so the sparse format "
+                        "would be ignored; drop save: sparse (quantized weights keep the zeros) or the later step")
             if final_at is not None and step.needs_torch:
                 raise RecipeError(
                     f"step {i} ({step.type_name}) needs a PyTorch model but step {final_at} "

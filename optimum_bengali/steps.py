@@ -98,12 +98,22 @@ class Step:
 
     Class attributes tell the pipeline how steps may be ordered:
     ``needs_torch``: the step needs a PyTorch model (all training, pruning, distillation);
-    ``produces_final``: after this step the model is no longer a trainable PyTorch model.
+    ``produces_final``: after this step the model is no longer a trainable PyTorch model;
+    ``trains``: the step updates weights with an optimizer (zeroed weights would grow back).
     """
 
     type_name: ClassVar[str] = ""
     needs_torch: ClassVar[bool] = True
     produces_final: ClassVar[bool] = False
+    trains: ClassVar[bool] = False
+
+    def leaves_sparse_weights(self) -> bool:
+        """True when the step zeroes individual weights (unstructured sparsity) that later training would undo."""
+        return False
+
+    def saves_sparse(self) -> bool:
+        """True when the step asks for the final PyTorch model to be stored in the sparse format."""
+        return False
 
     # -- construction / validation -------------------------------------------------
     @classmethod

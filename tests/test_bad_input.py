@@ -57,6 +57,10 @@ def bad(tmp_path, tiny_teacher_dir, small_data):
     (tmp_path / "existing" / "model.safetensors").write_text("an earlier result")
     (tmp_path / "train-after-quantize.yaml").write_text(
         "name: x\nsteps:\n  - type: quantize\n    backend: openvino\n  - type: finetune\n")
+    (tmp_path / "train-after-magnitude.yaml").write_text(
+        "name: x\nsteps:\n  - type: prune\n    method: magnitude\n  - type: finetune\n")
+    (tmp_path / "sparse-then-quantize.yaml").write_text(
+        "name: x\nsteps:\n  - type: prune\n    save: sparse\n  - type: quantize\n    backend: openvino\n")
     (tmp_path / "sparsity-150.yaml").write_text("name: x\nsteps:\n  - type: prune\n    sparsity: 1.5\n")
     return tmp_path
 
@@ -92,6 +96,10 @@ CASES = [
      "recipe file 'missing.yaml' does not exist"),
     ("training after quantization", ["compress", "--recipe", "{tmp}/train-after-quantize.yaml"],
      "step 1 (finetune) needs a PyTorch model but step 0 (quantize)"),
+    ("training after unstructured pruning", ["compress", "--recipe", "{tmp}/train-after-magnitude.yaml"],
+     "step 1 (finetune) trains after step 0 (prune, unstructured): the zeroed weights would grow back"),
+    ("sparse save before quantization", ["compress", "--recipe", "{tmp}/sparse-then-quantize.yaml"],
+     "step 0 (prune) has save: sparse, but step 1 (quantize) converts the model afterwards"),
     ("setting out of range", ["compress", "--recipe", "{tmp}/sparsity-150.yaml"],
      "step 0 (prune): field 'sparsity': must be < 1, got 1.5"),
     ("negative thread count", ["compress", "--threads", "-2"], "give a whole number >= 0"),

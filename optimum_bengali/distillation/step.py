@@ -37,6 +37,8 @@ class DistilStep(Step):
     ``white_box`` also matches hidden states (MSE) and attention maps (KL) over ``layer_map``.
     """
 
+    trains = True
+
     student: Literal["cut", "config", "checkpoint"] = "cut"
     num_layers: int = setting(6, min=1)
     layers: Optional[List[int]] = None

@@ -51,6 +51,14 @@ class PruneStep(Step):
     max_steps: int = -1
     seed: Optional[int] = None
 
+    trains = True
+
+    def leaves_sparse_weights(self) -> bool:
+        return self.method == "magnitude"
+
+    def saves_sparse(self) -> bool:
+        return self.save == "sparse"
+
     def check(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         for other, names in _ONLY.items():

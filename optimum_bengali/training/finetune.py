@@ -24,6 +24,8 @@ class FinetuneStep(Step):
     (evaluations) without a better validation macro-F1.
     """
 
+    trains = True
+
     epochs: float = setting(3.0, min=0, min_exclusive=True)
     learning_rate: float = setting(5e-5, min=0, min_exclusive=True)
     batch_size: int = setting(16, min=1)
