@@ -306,7 +306,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not fp_file.is_file() or fp_file.read_text().strip() != teacher_fp:
         shutil.rmtree(baseline_dir, ignore_errors=True)
         save_pytorch(load_model(teacher_dir), baseline_dir)
-        load_tokenizer(teacher_dir).save_pretrained(baseline_dir)
+        load_tokenizer(teacher_dir, apply_normalization=False).save_pretrained(baseline_dir)
         fp_file.write_text(teacher_fp)
 
     print(f"measuring the teacher (FP32 PyTorch, {threads} threads)")

@@ -89,7 +89,8 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
         prepare = ("from optimum_bengali import normalize_bengali  # the csebuetnlp normalizer, as in training\n"
                    'texts = [normalize_bengali("আমি আজ খুব খুশি", banglabert=True)]\n')
         normalization_note = ("The tokenizer applies Unicode NFKC itself; the csebuetnlp normalizer it was "
-                              "trained with must be applied before it, as above (`normalization.json`).")
+                              "trained with must be applied before it, as above (`normalization.json`). "
+                              "`optimum_bengali.load_tokenizer(folder)` returns a tokenizer that applies both.")
     else:
         prepare = 'texts = ["আমি আজ খুব খুশি"]\n'
         normalization_note = ("Text normalization: the tokenizer applies Unicode NFKC itself, as training did, "

@@ -171,7 +171,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     names = None if has_default_labels(config) else [config.id2label[i] for i in sorted(config.id2label)]
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column, label_names=names,
                      required_splits=(args.split,), normalization=_norm(args))
-    metrics = evaluate_model(model, load_tokenizer(args.model), data.texts(args.split), data.labels(args.split),
+    tokenizer = load_tokenizer(args.model, apply_normalization=False)  # the data are normalized already
+    metrics = evaluate_model(model, tokenizer, data.texts(args.split), data.labels(args.split),
                              latency=not args.no_latency)
     print(json.dumps(metrics, indent=2))
     return 0

@@ -128,6 +128,45 @@ def save_normalization(folder: Union[str, Path], normalization: Optional[str]) -
     return True
 
 
+def _banglabert_normalized(text: Any) -> Any:
+    if isinstance(text, str):
+        return normalize_bengali(text, banglabert=True)
+    if isinstance(text, (list, tuple)) and all(isinstance(t, str) for t in text):
+        return [normalize_bengali(t, banglabert=True) for t in text]
+    return text  # None, pre-split words: left as they are
+
+
+def apply_saved_normalization(tokenizer: Any, folder: Union[str, Path]) -> Any:
+    """Make ``tokenizer`` apply, to every text it is called with, the normalization recorded in ``folder``'s
+    ``normalization.json`` that cannot live inside a tokenizer (the csebuetnlp normalizer of
+    ``normalization="banglabert"``). NFKC is in the tokenizer already. Returns the same object."""
+    path = Path(folder) / NORMALIZATION_FILE
+    if not path.is_file():
+        return tokenizer
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("apply_before_tokenizer") != "csebuetnlp-normalizer" or getattr(
+            tokenizer, "applies_banglabert_normalizer", False):
+        return tokenizer
+    normalize_bengali("", banglabert=True)  # fail now, with the install hint, if the normalizer is missing
+    base = type(tokenizer)
+
+    class BanglaNormalizing(base):  # type: ignore[misc, valid-type]
+        applies_banglabert_normalizer = True
+
+        def __call__(self, text: Any = None, text_pair: Any = None, *args: Any, **kwargs: Any) -> Any:
+            return super().__call__(_banglabert_normalized(text), _banglabert_normalized(text_pair), *args, **kwargs)
+
+        def tokenize(self, text: str, *args: Any, **kwargs: Any) -> List[str]:
+            return super().tokenize(_banglabert_normalized(text), *args, **kwargs)
+
+        def encode(self, text: Any, text_pair: Any = None, *args: Any, **kwargs: Any) -> Any:
+            return super().encode(_banglabert_normalized(text), _banglabert_normalized(text_pair), *args, **kwargs)
+
+    BanglaNormalizing.__name__ = BanglaNormalizing.__qualname__ = base.__name__  # saves as the base class
+    tokenizer.__class__ = BanglaNormalizing
+    return tokenizer
+
+
 def _read_folder(folder: Path) -> DatasetDict:
     files: Dict[str, Path] = {}
     for path in sorted(folder.iterdir()):

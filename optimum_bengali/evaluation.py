@@ -201,7 +201,7 @@ def measure_saved_model(model_dir: Union[str, Path], texts: Sequence[str], label
 
     fmt = model_format(model_dir)
     model = load_model(model_dir, **({"compile": True} if fmt == "inc" and compile_inc else {}))
-    tokenizer = load_tokenizer(model_dir)
+    tokenizer = load_tokenizer(model_dir, apply_normalization=False)
     compile_seconds = None
     if getattr(model, "compiled", False):
         t0 = time.perf_counter()

@@ -43,7 +43,7 @@ def main() -> None:
     batch = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     texts = json.loads(open(texts_file, encoding="utf-8").read())
     _import_runtime(model_format(model_dir))
-    tokenizer = load_tokenizer(model_dir)
+    tokenizer = load_tokenizer(model_dir, apply_normalization=False)
     before = current_rss_bytes()
     model = load_model(model_dir)
     predict_logits(model, tokenizer, texts, batch_size=batch)

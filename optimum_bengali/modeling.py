@@ -139,8 +139,14 @@ def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
     return AutoModelForSequenceClassification.from_pretrained(str(model), **kwargs)
 
 
-def load_tokenizer(model: Union[str, Path]) -> PreTrainedTokenizerBase:
-    """The tokenizer saved with a model, checked not to damage Bengali text."""
+def load_tokenizer(model: Union[str, Path], apply_normalization: bool = True) -> PreTrainedTokenizerBase:
+    """The tokenizer saved with a model, checked not to damage Bengali text.
+
+    With ``apply_normalization`` a folder trained with ``normalization="banglabert"`` gives a tokenizer that
+    also applies the csebuetnlp normalizer to every text (NFKC is inside the saved tokenizer already), so
+    raw text at serving time is treated like training text. The package's own pipeline passes False: its
+    data are normalized when loaded.
+    """
     try:
         tok = AutoTokenizer.from_pretrained(str(model))
     except (OSError, ValueError) as exc:
@@ -150,6 +156,10 @@ def load_tokenizer(model: Union[str, Path]) -> PreTrainedTokenizerBase:
         raise ModelError(f"the tokenizer of {str(model)!r} has only {len(tok)} pieces: the folder has no tokenizer "
                          "files; save the tokenizer beside the model (tokenizer.save_pretrained(folder))")
     check_bengali_tokenizer(tok)
+    if apply_normalization and Path(str(model)).is_dir():
+        from .data import apply_saved_normalization
+
+        apply_saved_normalization(tok, model)
     return tok
 
 

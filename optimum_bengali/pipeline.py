@@ -236,7 +236,7 @@ def apply_recipe(
     if tokenizer is None:
         if isinstance(model, PreTrainedModel):
             raise ModelError("pass tokenizer= when you give a model object")
-        tokenizer = load_tokenizer(model)
+        tokenizer = load_tokenizer(model, apply_normalization=False)
     data = load_data(dataset, text_column=text_column, label_column=label_column,
                      label_names=_label_names_for(config), normalization=normalization)
     _attach_labels(copy.deepcopy(config), data, source)  # label count checked before any weights load

@@ -120,3 +120,28 @@ def test_saved_tokenizer_normalizes_raw_text_like_training(tiny_teacher_dir, bem
     report = json.loads((out / "compression_report.json").read_text())
     assert report["normalization"] == {"training": "nfkc", "in_saved_tokenizer": True}
     assert "applies Unicode NFKC itself" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_package_loader_applies_the_recorded_banglabert_normalizer(tiny_teacher_dir, tmp_path):
+    """What cannot live in tokenizer.json (the csebuetnlp normalizer) is applied by the package's loader."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from optimum_bengali.data import normalize_bengali, save_normalization
+    from optimum_bengali.modeling import load_tokenizer
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_teacher_dir, folder)
+    save_normalization(folder, "banglabert")
+    raw = ["আমি আজ খুব খুশি৷", "সে – ভালো আছে৷"]  # ৷ (a currency sign) for the danda ।, an en dash
+    normalized = [normalize_bengali(t, banglabert=True) for t in raw]
+    plain = AutoTokenizer.from_pretrained(str(folder))  # NFKC only
+    assert plain(raw)["input_ids"] != plain(normalized)["input_ids"]  # the normalizer changes these tokens
+    tok = load_tokenizer(folder)
+    assert tok(raw)["input_ids"] == plain(normalized)["input_ids"]
+    assert tok(raw[0])["input_ids"] == plain(normalized[0])["input_ids"]
+    assert tok.tokenize(raw[1]) == plain.tokenize(normalized[1])
+    assert load_tokenizer(folder, apply_normalization=False)(raw)["input_ids"] == plain(raw)["input_ids"]
+    tok.save_pretrained(tmp_path / "again")  # still saves as its own class
+    assert type(AutoTokenizer.from_pretrained(str(tmp_path / "again"))).__name__ == type(plain).__name__

@@ -78,7 +78,8 @@ class DistilStep(Step):
                                   self.seed if self.seed is not None else state.seed), state.tokenizer
         from ..modeling import load_tokenizer
 
-        return checkpoint_student(self.checkpoint, state.data.label_names), load_tokenizer(self.checkpoint)
+        return (checkpoint_student(self.checkpoint, state.data.label_names),
+                load_tokenizer(self.checkpoint, apply_normalization=False))
 
     def resolved_layer_map(self, teacher_layers: int, student_layers: int) -> Dict[int, int]:
         """Student layer -> teacher layer. Default: the kept layers (cut) or evenly spaced ones."""

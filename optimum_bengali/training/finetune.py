@@ -94,7 +94,7 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
                                            vocab_size=vocab_size, seed=seed)
         net.name_or_path = f"{from_config} (random init)"
     else:
-        tokenizer = load_tokenizer(model)
+        tokenizer = load_tokenizer(model, apply_normalization=False)
         net = AutoModelForSequenceClassification.from_pretrained(
             model, num_labels=len(data.label_names), id2label=data.id2label, label2id=data.label2id,
             ignore_mismatched_sizes=True)
