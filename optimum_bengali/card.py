@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .recipe import Recipe
 from .runtime import describe, saved_ov_config
@@ -25,37 +25,47 @@ def _fmt_bytes(n: Optional[float]) -> str:
     return "n/a" if not n else f"{n / 1e6:.1f} MB"
 
 
+def _source_name(source: str) -> Tuple[str, Optional[str]]:
+    """How the card names the input model, and its Hub id if it has one: never a path on this machine."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if Path(source).exists() or source.startswith(("/", ".", "~")) or source.count("/") > 1:
+        return Path(source).resolve().name, None
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return source, None  # e.g. "bert-small-shape (random init)"
+    return source, source
+
+
 def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[str, Any],
                      baseline: Optional[Dict[str, Any]], labels: List[str], fmt: str,
-                     name: Optional[str] = None, normalization: Optional[str] = "nfkc") -> None:
-    """Write ``folder/README.md``: front matter (language bn, pipeline tag, base model, metrics) and a table.
+                     name: Optional[str] = None, normalization: Optional[str] = "nfkc",
+                     dataset: Optional[str] = None) -> None:
+    """Write ``folder/README.md`` with ``huggingface_hub.ModelCard``: metadata (language bn, pipeline tag, base
+    model, ``EvalResult``s for the test split, so the Hub shows them in the model index) and a table.
 
     ``name`` is the model's name (the final output folder's, when ``folder`` is a staging folder);
-    ``normalization`` the text normalization of training (shown in the usage example).
+    ``normalization`` the text normalization of training (shown in the usage example); ``dataset`` the
+    data set's name (a Hub id, or a local folder's name), recorded with the metrics in ``model-index``.
+    The source model is named by its Hub id or its folder's name, never by a local path.
     """
     name = name or folder.name
     tags = ["optimum-bengali", "bengali", "text-classification", *sorted({s.type_name for s in recipe.steps})]
     if fmt == "openvino":
         tags.append("openvino")
-    front: Dict[str, Any] = {
-        "language": ["bn"],
-        "library_name": "optimum-intel" if fmt == "openvino" else "transformers",
-        "pipeline_tag": "text-classification",
-        "tags": tags,
-        "model-index": [{
-            "name": name,
-            "results": [{
-                "task": {"type": "text-classification", "name": "Text Classification"},
-                "metrics": [
-                    {"type": "accuracy", "value": round(metrics["accuracy"], 4), "name": "accuracy"},
-                    {"type": "f1", "value": round(metrics["macro_f1"], 4), "name": "macro F1"},
-                    {"type": "f1", "value": round(metrics["weighted_f1"], 4), "name": "weighted F1"},
-                ],
-            }],
-        }],
-    }
-    if not Path(source).exists():
-        front["base_model"] = source
+    source_name, base_model = _source_name(source)
+    data_name = dataset or "labelled Bengali text"
+    results = [EvalResult(task_type="text-classification", task_name="Text Classification",
+                          dataset_type=data_name, dataset_name=data_name, dataset_split="test",
+                          metric_type=kind, metric_name=label, metric_value=round(float(metrics[key]), 4))
+               for kind, label, key in (("accuracy", "accuracy", "accuracy"), ("f1", "macro F1", "macro_f1"),
+                                        ("f1", "weighted F1", "weighted_f1"))]
+    card_data = ModelCardData(
+        language=["bn"], library_name="optimum-intel" if fmt == "openvino" else "transformers",
+        pipeline_tag="text-classification", tags=tags, model_name=name, eval_results=results,
+        base_model=base_model,
+        datasets=[dataset] if dataset and "/" in dataset else None)
     rows = [("", "this model", "input model")]
 
     def row(name: str, key: str, fn) -> None:
@@ -99,14 +109,14 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
     body = f"""
 # {name}
 
-A Bengali text classifier ({', '.join(labels)}) compressed from `{source}` with the
+A Bengali text classifier ({', '.join(labels)}) compressed from `{source_name}` with the
 [optimum-bengali](https://github.com/optimum-bengali/optimum-bengali) recipe **{recipe.name}**:
 {recipe.description}
 
 Steps: {' -> '.join(s.type_name for s in recipe.steps)} (full settings in `recipe.yaml`, all
 measurements in `compression_report.json`).
 
-## Measured on the test split ({metrics.get('n_eval')} sentences), same run, same machine
+## Measured on the test split of {data_name} ({metrics.get('n_eval')} sentences), same run, same machine
 
 {table}
 
@@ -125,5 +135,4 @@ print(model.config.id2label[int(logits.argmax(-1))])
 
 {normalization_note}
 """
-    text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
-    (folder / "README.md").write_text(text, encoding="utf-8")
+    ModelCard("---\n" + card_data.to_yaml() + "\n---\n" + body).save(folder / "README.md")

@@ -32,6 +32,7 @@ class LabelledData:
     splits: DatasetDict
     label_names: List[str]
     normalization: Optional[str] = "nfkc"  # what the texts went through: "nfkc", "banglabert" or None
+    name: Optional[str] = None  # the data set's name for reports and cards: a Hub id or a folder's name
 
     @property
     def id2label(self) -> Dict[int, str]:
@@ -60,7 +61,7 @@ class LabelledData:
         splits = DatasetDict({s: Dataset.from_dict({"text": list(ds["text"]),
                                                     "label": [new_id[v] for v in ds["label"]]})
                               for s, ds in self.splits.items()})
-        return LabelledData(splits, names, normalization=self.normalization)
+        return LabelledData(splits, names, normalization=self.normalization, name=self.name)
 
     def fingerprint(self, split: str) -> str:
         """A hash of a split's texts and labels (used to key caches)."""
@@ -293,4 +294,6 @@ def load_data(
         texts = [normalize_bengali(str(t), normalization == "banglabert") if normalization else str(t)
                  for t in ds[text_column]]
         out[split] = Dataset.from_dict({"text": texts, "label": ids})
-    return LabelledData(DatasetDict(out), label_names, normalization=normalization)
+    name = None if isinstance(source, (DatasetDict, dict)) else (
+        Path(source).resolve().name if Path(source).is_dir() else str(source))
+    return LabelledData(DatasetDict(out), label_names, normalization=normalization, name=name)

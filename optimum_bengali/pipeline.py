@@ -302,7 +302,7 @@ def apply_recipe(
                                                          encoding="utf-8")
         write_model_card(staging, recipe=recipe, source=source, metrics=metrics, baseline=baseline,
                          labels=data.label_names, fmt=metrics["format"], name=output_dir.name,
-                         normalization=data.normalization)
+                         normalization=data.normalization, dataset=data.name)
         staging.chmod(0o755)
         _move_into_place(staging, output_dir)
     except BaseException:

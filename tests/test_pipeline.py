@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 import yaml
+from huggingface_hub import ModelCard
 
 from optimum_bengali import ModelError, apply_recipe
 
@@ -15,8 +16,16 @@ def test_output_folder_has_card_report_and_recipe(tiny_teacher_dir, small_data, 
     assert front["language"] == ["bn"] and front["pipeline_tag"] == "text-classification"
     assert "optimum-bengali" in front["tags"]
     assert front["model-index"][0]["name"] == "dyn" and "\n# dyn\n" in card
-    metric_values = [m["value"] for m in front["model-index"][0]["results"][0]["metrics"]]
+    index = front["model-index"][0]["results"][0]
+    metric_values = [m["value"] for m in index["metrics"]]
     assert round(result.metrics["macro_f1"], 4) in metric_values
+    # the Hub's model index needs the data set; the card names sources by name, never by a local path
+    assert index["dataset"]["name"] == small_data.name and index["dataset"]["split"] == "test"
+    assert str(tmp_path) not in card and str(tiny_teacher_dir) not in card
+    assert f"compressed from `{tiny_teacher_dir.name}`" in card and "base_model" not in front
+    loaded = ModelCard.load(out / "README.md").data.eval_results  # what the Hub reads
+    assert [r.metric_name for r in loaded] == ["accuracy", "macro F1", "weighted F1"]
+    assert loaded[1].metric_value == round(result.metrics["macro_f1"], 4)
     m = result.metrics
     for key in ("accuracy", "macro_f1", "weighted_f1", "parameters", "nonzero_parameters", "bytes_on_disk",
                 "peak_rss_bytes", "model_memory_bytes", "runtime", "latency_method"):
