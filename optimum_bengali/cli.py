@@ -76,6 +76,8 @@ def summary_rows(metrics: Dict[str, Any], baseline: Optional[Dict[str, Any]]) ->
 
 
 def _print_result(result: Any) -> None:
+    if not getattr(result, "main_process", True):
+        return  # torchrun / accelerate launch: the main process prints the one table
     print(f"\nwrote {result.output_dir}")
     print(f"{'measure':22s} {'compressed':>14s} {'input model':>14s}")
     for name, a, b in summary_rows(result.metrics, result.baseline):

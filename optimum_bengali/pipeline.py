@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Union
 from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
+from . import distributed
 from .card import write_model_card
 from .data import LabelledData, load_data, save_normalization
 from .errors import ModelError, OutputError
@@ -68,11 +69,17 @@ class CompressionResult:
     metrics: Dict[str, Any]
     baseline: Optional[Dict[str, Any]]
     steps: List[Dict[str, Any]]
+    #: False in the other processes of a ``torchrun`` / ``accelerate launch`` run: they train with the main
+    #: process, then leave measuring and writing to it (their ``metrics`` are empty)
+    main_process: bool = True
 
     def push_to_hub(self, repo_id: str, private: bool = False, token: Optional[str] = None,
                     commit_message: Optional[str] = None) -> str:
-        """Upload the output folder to the Hugging Face Hub; returns the commit URL."""
+        """Upload the output folder to the Hugging Face Hub; returns the commit URL (main process only)."""
         from .hub import push_to_hub
+
+        if not self.main_process:
+            raise RuntimeError("push from the main process: the others have no output folder of their own")
 
         return push_to_hub(self.output_dir, repo_id, private=private, token=token,
                            commit_message=commit_message or f"optimum-bengali: {self.recipe.name}")
@@ -249,8 +256,13 @@ def apply_recipe(
     label_rule = _attach_labels(teacher.config, data, source)
     teacher.eval()
 
+    # torchrun / accelerate launch: every process trains (DDP); the main one alone measures and writes
+    distributed.setup()
+    main = distributed.is_main_process()
+    last_training = max((i for i, s in enumerate(recipe.steps) if s.trains), default=-1)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(output_dir)
+    if main:
+        remove_leftovers(output_dir)
     pid = os.getpid()  # in the names, so that a later run can tell a dead run's folders from a live one's
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-{pid}-", dir=output_dir.parent))
     work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-{pid}-", dir=output_dir.parent))
@@ -258,7 +270,7 @@ def apply_recipe(
     trained = False  # once the compressed model is whole on disk, a later failure keeps it
     try:
         baseline = None
-        if measure_baseline:
+        if measure_baseline and main:
             base_dir = work / "baseline"
             save_pytorch(teacher, base_dir)
             tokenizer.save_pretrained(base_dir)
@@ -269,6 +281,8 @@ def apply_recipe(
                                  teacher_source=source, staging_dir=staging, work_dir=work,
                                  seed=recipe.seed, progress=progress)
         for i, step in enumerate(recipe.steps):
+            if not main and i > last_training:
+                break  # what follows the training (quantization, export) is the main process's alone
             logger.info("step %d/%d: %s", i + 1, len(recipe.steps), step.type_name)
             t0 = time.perf_counter()
             if state.format == "pytorch":
@@ -276,6 +290,10 @@ def apply_recipe(
             state.report.append({"step": i, "type": step.type_name})
             step.apply(state)
             state.note(seconds=round(time.perf_counter() - t0, 2))
+        if not main:
+            shutil.rmtree(staging, ignore_errors=True)
+            return CompressionResult(output_dir=output_dir, recipe=recipe, metrics={}, baseline=None,
+                                     steps=state.report, main_process=False)
 
         if not state.saved:
             if state.save_format == "sparse":
@@ -297,6 +315,7 @@ def apply_recipe(
                   "labels_from": label_rule,
                   "normalization": {"training": data.normalization, "in_saved_tokenizer": normalizing},
                   "data": {s: len(data.splits[s]) for s in data.splits}, "steps": state.report,
+                  "training_processes": distributed.world_size(),
                   "metrics": metrics, "baseline": baseline}
         (staging / "compression_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False),
                                                          encoding="utf-8")

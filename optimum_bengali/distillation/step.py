@@ -133,5 +133,6 @@ class DistilStep(Step):
         if self.mode == "white_box":
             _set_attention(state.model, "sdpa")
             _set_attention(teacher, "sdpa")
+            teacher.to("cpu")  # it ran beside the student on the training device
         state.tokenizer = student_tok
         state.note(**info)

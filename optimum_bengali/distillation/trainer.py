@@ -37,6 +37,9 @@ class DistillationTrainer(Trainer):
         outputs = model(**inputs, output_hidden_states=white, output_attentions=white)
         extra = outputs.logits.new_zeros(())
         if white:
+            device = outputs.logits.device
+            if next(self.teacher.parameters()).device != device:  # the Trainer moved only the student
+                self.teacher.to(device)
             with torch.no_grad():
                 t_out = self.teacher(**inputs, output_hidden_states=True, output_attentions=True)
             teacher_logits = t_out.logits

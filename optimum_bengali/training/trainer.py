@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Type
 
 import numpy as np
 import torch
+import transformers
 from datasets import Dataset
 from transformers import (DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase, Trainer,
                           TrainerCallback, TrainingArguments)
@@ -21,6 +22,14 @@ from ..evaluation import classification_metrics
 
 logger = logging.getLogger(__name__)
 EXTRA_PREFIX = "extra_"
+
+
+def _warmup(ratio: float) -> Dict[str, float]:
+    """Warm-up as a fraction of the optimizer steps: ``warmup_steps`` below 1 is a ratio in transformers 5
+    (``warmup_ratio`` is deprecated there), ``warmup_ratio`` before."""
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        return {"warmup_steps": min(float(ratio), 0.999)}
+    return {"warmup_ratio": float(ratio)}
 
 
 def tokenize_split(tokenizer: PreTrainedTokenizerBase, ds: Dataset, max_length: int) -> Dataset:
@@ -152,7 +161,7 @@ def train_classifier(
         learning_rate=learning_rate,
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=max(batch_size, 32),
-        warmup_steps=int(warmup_ratio * (max_steps if max_steps > 0 else steps_per_epoch * epochs)),
+        **_warmup(warmup_ratio),  # a ratio of the steps the Trainer counts (world size included)
         weight_decay=weight_decay,
         lr_scheduler_type=lr_scheduler_type,
         eval_strategy=strategy,
@@ -165,6 +174,7 @@ def train_classifier(
         disable_tqdm=not progress,
         remove_unused_columns=False,
         use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,  # every parameter of a classifier takes part in the loss
     )
     best_weights = BestWeights(patience=early_stopping_patience) if load_best else None
     cbs = list(callbacks) + ([best_weights] if best_weights else [])
@@ -183,4 +193,4 @@ def train_classifier(
         logger.info("kept the weights of step %s (validation macro-F1 %.4f)", best_weights.best_step,
                     best_weights.best or float("nan"))
     best.eval()
-    return best
+    return best.to("cpu")  # later steps (quantization, trimming, logit caches) run on the CPU
