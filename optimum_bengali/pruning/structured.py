@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, List, Tuple
 
 import torch
 from torch import nn
+from transformers.pytorch_utils import prune_linear_layer
 
 from ..errors import ModelError
 from ..training.trainer import PaddingCollator, tokenize_split, train_classifier
@@ -31,16 +32,6 @@ def ffn_pairs(model: nn.Module) -> List[Tuple[nn.Linear, nn.Linear]]:
         raise ModelError(f"structured pruning supports BERT-family encoders (encoder.layer.N.intermediate); "
                          f"{type(model).__name__} has no encoder.layer")
     return [(layer.intermediate.dense, layer.output.dense) for layer in layers]
-
-
-def _slice(linear: nn.Linear, keep: torch.Tensor, dim: int) -> nn.Linear:
-    weight = linear.weight.detach().index_select(dim, keep).clone()
-    out_f, in_f = weight.shape
-    new = nn.Linear(in_f, out_f, bias=linear.bias is not None)
-    new.weight.data.copy_(weight)
-    if linear.bias is not None:
-        new.bias.data.copy_(linear.bias.detach() if dim == 1 else linear.bias.detach()[keep])
-    return new
 
 
 def neuron_importance(model: nn.Module, state: "CompressionState", method: str, samples: int,
@@ -72,8 +63,8 @@ def prune_ffn(model: nn.Module, keep: int, scores: List[torch.Tensor]) -> nn.Mod
     """Keep the ``keep`` highest-scoring FFN neurons in every layer (in place); updates the config."""
     for (w_in, w_out), score, layer in zip(ffn_pairs(model), scores, model.base_model.encoder.layer):
         idx = torch.topk(score, keep).indices.sort().values
-        layer.intermediate.dense = _slice(w_in, idx, 0)
-        layer.output.dense = _slice(w_out, idx, 1)
+        layer.intermediate.dense = prune_linear_layer(w_in, idx, dim=0)  # fewer output neurons
+        layer.output.dense = prune_linear_layer(w_out, idx, dim=1)  # fewer inputs
     model.config.intermediate_size = keep
     return model
 
