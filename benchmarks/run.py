@@ -215,7 +215,7 @@ PEERS = ("openvino-export", "openvino-export-bf16", "quant-static-int8", "quant-
 def build_teacher(args: argparse.Namespace, teacher_dir: Path) -> None:
     """``--from-config``: a teacher of a named shape, fine-tuned ``--finetune-steps`` steps (0: random
     weights, for speed and size only)."""
-    from optimum_bengali.training.finetune import finetune
+    from optimum_bengali.pipeline import finetune
 
     if args.finetune_steps > 0:
         print(f"building and fine-tuning a {args.from_config} teacher ({args.finetune_steps} steps)")
@@ -224,7 +224,8 @@ def build_teacher(args: argparse.Namespace, teacher_dir: Path) -> None:
                  measure_memory=False)
         return
     from optimum_bengali.data import load_data
-    from optimum_bengali.modeling import build_from_config, save_pytorch
+    from optimum_bengali.formats.pytorch import save_pytorch
+    from optimum_bengali.modeling import build_from_config
 
     print(f"building a {args.from_config} teacher with random weights (speed and size only)")
     data = load_data(args.data)
@@ -287,7 +288,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.from_config and (args.force or not (teacher_dir / "config.json").is_file()):
         build_teacher(args, teacher_dir)
     from optimum_bengali.data import load_data
-    from optimum_bengali.modeling import has_default_labels, load_model, load_tokenizer, save_pytorch
+    from optimum_bengali.formats import load_model
+    from optimum_bengali.formats.pytorch import save_pytorch
+    from optimum_bengali.modeling import has_default_labels, load_tokenizer
 
     tmodel = load_model(teacher_dir)
     names = None if has_default_labels(tmodel.config) else [tmodel.config.id2label[i]

@@ -16,15 +16,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "apply_recipe": ".pipeline", "CompressionResult": ".pipeline", "CompressionState": ".pipeline",
+    "apply_recipe": ".pipeline", "CompressionResult": ".pipeline", "CompressionState": ".state",
     "Recipe": ".recipe", "load_recipe": ".recipe", "list_recipes": ".recipe",
-    "Step": ".steps", "register_step": ".registry", "available_steps": ".registry",
+    "Step": ".steps", "register_step": ".registry", "available_steps": ".recipe",
     "load_data": ".data", "LabelledData": ".data", "normalize_bengali": ".data",
-    "load_model": ".modeling", "load_tokenizer": ".modeling", "push_to_hub": ".hub",
-    "finetune": ".training.finetune",
-    "TorchInt8ModelForSequenceClassification": ".quantization.torch_dynamic",
-    "IncInt8ModelForSequenceClassification": ".quantization.inc",
-    "SparseModelForSequenceClassification": ".pruning.sparse", "save_sparse": ".pruning.sparse",
+    "load_model": ".formats", "load_tokenizer": ".modeling", "push_to_hub": ".hub",
+    "finetune": ".pipeline",
+    "TorchInt8ModelForSequenceClassification": ".formats.torch_int8",
+    "IncInt8ModelForSequenceClassification": ".formats.inc",
+    "SparseModelForSequenceClassification": ".formats.sparse", "save_sparse": ".formats.sparse",
     "OptimumBengaliError": ".errors", "RecipeError": ".errors", "DataError": ".errors", "ModelError": ".errors",
 }
 

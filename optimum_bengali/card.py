@@ -7,18 +7,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .formats import loader_of
 from .recipe import Recipe
 from .runtime import describe, saved_ov_config
-
-
-#: saved format -> the class whose ``from_pretrained`` loads it
-LOADER_CLASSES = {
-    "pytorch": "transformers import AutoModelForSequenceClassification",
-    "openvino": "optimum.intel import OVModelForSequenceClassification",
-    "torch-int8": "optimum_bengali import TorchInt8ModelForSequenceClassification",
-    "inc": "optimum_bengali import IncInt8ModelForSequenceClassification",
-    "sparse": "optimum_bengali import SparseModelForSequenceClassification",
-}
 
 
 def _fmt_bytes(n: Optional[float]) -> str:
@@ -92,7 +83,7 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
             lambda v: f"{v:.1f}" if v is not None else "n/a")
     table = "\n".join("| " + " | ".join(r) + " |" + ("\n|---|---|---|" if i == 0 else "")
                       for i, r in enumerate(rows))
-    load = f"from {LOADER_CLASSES.get(fmt, LOADER_CLASSES['pytorch'])} as Model"
+    load = f"from {loader_of(fmt)} as Model"
     stored = saved_ov_config(folder) if fmt == "openvino" else {}
     load_args = f", ov_config={stored!r}" if stored else ""  # the runtime settings it was measured with
     if normalization == "banglabert":

@@ -140,7 +140,7 @@ def add_finetune(p: argparse.ArgumentParser) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from .training.finetune import finetune
+    from .pipeline import finetune
 
     result = finetune(args.model, args.data, args.output, from_config=args.from_config, vocab_size=args.vocab_size,
                       text_column=args.text_column, label_column=args.label_column, normalization=_norm(args),
@@ -166,7 +166,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     _set_threads(args)
     from .data import load_data
     from .evaluation import evaluate_model
-    from .modeling import has_default_labels, load_model, load_tokenizer
+    from .formats import load_model
+    from .modeling import has_default_labels, load_tokenizer
 
     model = load_model(args.model)
     config = model.config

@@ -197,7 +197,8 @@ def measure_saved_model(model_dir: Union[str, Path], texts: Sequence[str], label
     (``compile_inc=False``: eager); its one-time compilation is timed apart from the latency figures, as
     ``compile_seconds``.
     """
-    from .modeling import load_model, load_tokenizer, model_format, parameter_counts
+    from .formats import load_model, model_format
+    from .modeling import load_tokenizer, parameter_counts
 
     fmt = model_format(model_dir)
     model = load_model(model_dir, **({"compile": True} if fmt == "inc" and compile_inc else {}))

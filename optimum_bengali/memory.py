@@ -37,7 +37,8 @@ def _import_runtime(fmt: str) -> None:
 
 def main() -> None:
     from .evaluation import predict_logits
-    from .modeling import load_model, load_tokenizer, model_format
+    from .formats import load_model, model_format
+    from .modeling import load_tokenizer
 
     model_dir, texts_file = sys.argv[1], sys.argv[2]
     batch = int(sys.argv[3]) if len(sys.argv) > 3 else 8

@@ -1,4 +1,5 @@
-"""Loading classifiers (PyTorch, OpenVINO IR, torch int8) and building small ones from a config."""
+"""Model configs and tokenizers (checked, with one-line errors), parameter counts, and small classifiers built
+from a config. Saved folders of every format are loaded by :mod:`optimum_bengali.formats`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple, Union
 
 import torch
-from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
-                          BertForSequenceClassification, BertTokenizerFast, PreTrainedModel,
+from transformers import (AutoConfig, AutoTokenizer, BertConfig, BertForSequenceClassification, BertTokenizerFast,
                           PreTrainedTokenizerBase)
 
 from .errors import ModelError
@@ -32,30 +32,9 @@ CONFIG_SHAPES: Dict[str, Dict[str, int]] = {
                                 intermediate_size=128),
 }
 
-OPENVINO_FILE = "openvino_model.xml"
-TORCH_INT8_FILE = "torch_int8_config.json"
-INC_FILE = "inc_config.json"
-SPARSE_FILE = "sparse_config.json"
-
-
-def model_format(path: Union[str, Path]) -> str:
-    """``"openvino"``, ``"torch-int8"``, ``"inc"``, ``"sparse"`` or ``"pytorch"`` for a saved folder
-    (``"pytorch"`` for Hub ids)."""
-    path = Path(path)
-    if (path / OPENVINO_FILE).is_file():
-        return "openvino"
-    if (path / TORCH_INT8_FILE).is_file():
-        return "torch-int8"
-    if (path / INC_FILE).is_file():
-        return "inc"
-    if (path / SPARSE_FILE).is_file():
-        return "sparse"
-    return "pytorch"
 
 
 MIN_VOCABULARY = 100  # fewer pieces than this is no tokenizer at all
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -66,7 +45,8 @@ def _first_line(exc: BaseException) -> str:
 def load_config(model: Union[str, Path]) -> Any:
     """The model's config, or a one-line :class:`ModelError` that says what is wrong with ``model`` and what
     to do: a folder that does not exist, a file, a folder without ``config.json`` or weights, a string
-    that is not a Hub id, or a Hub id that cannot be fetched. Reads no weights."""
+    that is not a Hub id, or a Hub id that cannot be fetched. Reads no weights (the format's loader checks
+    them: :mod:`optimum_bengali.formats`)."""
     name = str(model)
     path = Path(name).expanduser()
     if path.is_file():
@@ -75,8 +55,6 @@ def load_config(model: Union[str, Path]) -> Any:
         if not (path / "config.json").is_file():
             raise ModelError(f"model folder {name!r} has no config.json; give a folder written by "
                              "save_pretrained (or by this package)")
-        if model_format(path) == "pytorch" and not any((path / f).is_file() for f in WEIGHT_FILES):
-            raise ModelError(f"model folder {name!r} has no weights ({' or '.join(WEIGHT_FILES[::2])})")
     else:
         from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -103,40 +81,6 @@ def check_sequence_classifier(config: Any, where: str) -> None:
     if archs and not any(a.endswith("ForSequenceClassification") for a in archs):
         raise ModelError(f"{where} is a {', '.join(archs)}, not a sequence classifier; fine-tune one first "
                          "(`optimum-bengali finetune --model ...`) or give an AutoModelForSequenceClassification")
-
-
-def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
-    """Load a classifier saved by this package or any AutoModelForSequenceClassification.
-
-    Returns a ``PreTrainedModel`` (PyTorch FP32 or torch int8), an ``OVModelForSequenceClassification`` or
-    an INC int8 classifier.
-    """
-    if isinstance(model, PreTrainedModel):
-        check_sequence_classifier(model.config, type(model).__name__)
-        return model
-    fmt = model_format(model)
-    if fmt == "openvino":
-        from optimum.intel import OVModelForSequenceClassification
-
-        from .runtime import ov_config
-
-        # the settings stored with the model (e.g. f32 precision) and the thread count set for this process
-        kwargs["ov_config"] = {**ov_config(model), **kwargs.get("ov_config", {})}
-        return OVModelForSequenceClassification.from_pretrained(str(model), **kwargs)
-    if fmt == "torch-int8":
-        from .quantization.torch_dynamic import TorchInt8ModelForSequenceClassification
-
-        return TorchInt8ModelForSequenceClassification.from_pretrained(model)
-    if fmt == "inc":
-        from .quantization.inc import IncInt8ModelForSequenceClassification
-
-        return IncInt8ModelForSequenceClassification.from_pretrained(model, **kwargs)
-    if fmt == "sparse":
-        from .pruning.sparse import SparseModelForSequenceClassification
-
-        return SparseModelForSequenceClassification.from_pretrained(model)
-    check_sequence_classifier(load_config(model), str(model))
-    return AutoModelForSequenceClassification.from_pretrained(str(model), **kwargs)
 
 
 def load_tokenizer(model: Union[str, Path], apply_normalization: bool = True) -> PreTrainedTokenizerBase:
@@ -265,21 +209,6 @@ def distinct_storage(tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor
         out[name] = tensor.clone() if ptr in seen and tensor.numel() else tensor
         seen.add(ptr)
     return out
-
-
-def save_pytorch(model: PreTrainedModel, folder: Union[str, Path]) -> None:
-    """``save_pretrained`` with the key names the model uses in memory (``LayerNorm.weight``/``.bias``).
-
-    transformers 5 writes a model loaded from a legacy-named checkpoint back under the legacy names
-    (``LayerNorm.gamma``/``.beta``) by default; readers that load the file with ``load_state_dict`` or plain
-    safetensors then miss those tensors. Every PyTorch folder this package writes uses the standard names.
-    """
-    import inspect
-
-    kwargs: Dict[str, Any] = {"safe_serialization": True}
-    if "save_original_format" in inspect.signature(model.save_pretrained).parameters:
-        kwargs["save_original_format"] = False
-    model.save_pretrained(folder, **kwargs)
 
 
 def is_int8_torch(model: torch.nn.Module) -> bool:

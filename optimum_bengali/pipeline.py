@@ -10,7 +10,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
@@ -18,46 +18,18 @@ from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from . import distributed
+from .state import CompressionState
 from .card import write_model_card
 from .data import LabelledData, load_data, save_normalization
 from .errors import ModelError, OutputError
 from .evaluation import measure_saved_model
-from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_model,
-                       load_tokenizer, model_format, parameter_counts, save_pytorch, unk_rate)
+from .formats import load_model, model_format
+from .formats.pytorch import save_pytorch
+from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
+                       parameter_counts, unk_rate)
 from .recipe import Recipe, load_recipe
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class CompressionState:
-    """What steps read and change. Steps replace ``model``/``tokenizer`` and append to ``report``."""
-
-    model: Any
-    tokenizer: PreTrainedTokenizerBase
-    data: LabelledData
-    teacher: PreTrainedModel
-    teacher_source: str
-    staging_dir: Path
-    work_dir: Path
-    seed: int = 42
-    format: str = "pytorch"
-    saved: bool = False
-    save_format: str = "dense"  # "sparse": the final PyTorch model is stored as bitmask + values
-    progress: bool = True
-    report: List[Dict[str, Any]] = field(default_factory=list)
-    counts: Dict[str, int] = field(default_factory=dict)
-
-    def note(self, **info: Any) -> None:
-        """Add measured facts about the running step to the report (e.g. sparsity per layer)."""
-        self.report[-1].update(info)
-
-    def torch_model(self, step: str) -> PreTrainedModel:
-        """The current model, which ``step`` needs to be a PyTorch ``PreTrainedModel``."""
-        if not isinstance(self.model, PreTrainedModel):
-            raise ModelError(f"step {step!r} needs a PyTorch model but the model is now {self.format}; "
-                             "put quantization last in the recipe")
-        return self.model
 
 
 @dataclass
@@ -297,7 +269,7 @@ def apply_recipe(
 
         if not state.saved:
             if state.save_format == "sparse":
-                from .pruning.sparse import save_sparse
+                from .formats.sparse import save_sparse
 
                 save_sparse(state.model, staging)
             else:
@@ -335,6 +307,55 @@ def apply_recipe(
         shutil.rmtree(work, ignore_errors=True)
     return CompressionResult(output_dir=output_dir, recipe=recipe, metrics=metrics, baseline=baseline,
                              steps=state.report)
+
+
+def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: Optional[str] = None,
+             vocab_size: int = 8000, text_column: str = "text", label_column: str = "label",
+             normalization: Optional[str] = "nfkc", overwrite: bool = False, measure_memory: bool = True,
+             progress: bool = True, seed: int = 42, trim_vocab: bool = False, **settings: Any) -> "CompressionResult":
+    """Fine-tune a pretrained encoder (Hub id or folder) or a model built from a config shape into a
+    classifier for ``dataset``; writes a measured model folder like :func:`apply_recipe`.
+
+    ``settings`` are :class:`FinetuneStep` fields (``epochs``, ``learning_rate``, ``max_steps``,
+    ``class_weights``, ``early_stopping_patience``, ...). ``trim_vocab`` first keeps only the vocabulary rows
+    the training split uses (a ``trim_vocab`` step): a large multilingual embedding shrinks to the pieces the
+    data needs, which makes every training step cheaper.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    from .errors import RecipeError
+    from .modeling import build_from_config
+    from .pruning.vocab import TrimVocabStep
+    from .steps import SettingError, Step
+    from .training.finetune import FinetuneStep
+
+    if (model is None) == (from_config is None):
+        raise ModelError("give either a model (Hub id or folder) or from_config (a shape name)")
+    try:
+        step = FinetuneStep.from_dict(settings)  # bad inputs fail before any weights load
+    except SettingError as exc:
+        raise RecipeError(f"finetune: {exc}") from None
+    check_output(Path(output_dir), overwrite)
+    if model is not None:
+        load_config(model)
+    data = load_data(dataset, text_column=text_column, label_column=label_column, normalization=normalization)
+    if from_config:
+        net, tokenizer = build_from_config(from_config, data.texts("train"), data.label_names,
+                                           vocab_size=vocab_size, seed=seed)
+        net.name_or_path = f"{from_config} (random init)"
+    else:
+        tokenizer = load_tokenizer(model, apply_normalization=False)
+        net = AutoModelForSequenceClassification.from_pretrained(
+            model, num_labels=len(data.label_names), id2label=data.id2label, label2id=data.label2id,
+            ignore_mismatched_sizes=True)
+    net.config.architectures = [type(net).__name__]
+    steps: List[Step] = [TrimVocabStep()] if trim_vocab else []
+    steps.append(step)
+    recipe = Recipe(name="finetune", description="Fine-tune on the labelled data"
+                    + (" after trimming the vocabulary to the training split." if trim_vocab else "."),
+                    steps=steps, seed=seed)
+    return apply_recipe(net, recipe, data, output_dir, tokenizer=tokenizer, overwrite=overwrite,
+                        measure_baseline=False, measure_memory=measure_memory, progress=progress)
 
 
 def compare(baseline: Dict[str, Any], metrics: Dict[str, Any]) -> Dict[str, float]:

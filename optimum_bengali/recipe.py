@@ -15,10 +15,17 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import yaml
 
 from .errors import RecipeError
-from .registry import available_steps
+from .registry import registered_steps
 from .steps import SettingError, Step
 
 _TOP_LEVEL = {"name", "description", "seed", "steps"}
+
+
+def available_steps() -> Dict[str, type]:
+    """Every registered step type by name, the built-in ones included."""
+    from . import steps_index  # noqa: F401  (importing it registers every built-in step)
+
+    return registered_steps()
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 A new technique is one module that defines a :class:`~optimum_bengali.steps.Step` subclass
 decorated with :func:`register_step`, plus one import line in ``optimum_bengali/steps_index.py``.
+This module imports no step: the recipe layer, above the steps, imports ``steps_index``.
 """
 
 from __future__ import annotations
@@ -27,15 +28,6 @@ def register_step(name: str) -> Callable[[Type["Step"]], Type["Step"]]:
     return wrap
 
 
-def get_step_class(name: str) -> Type["Step"]:
-    """Return the step class registered as ``name`` (imports every built-in step first)."""
-    from . import steps_index  # noqa: F401  (fills the registry)
-
-    return STEP_REGISTRY[name]
-
-
-def available_steps() -> Dict[str, Type["Step"]]:
-    """All registered step types, built-in ones included."""
-    from . import steps_index  # noqa: F401
-
+def registered_steps() -> Dict[str, Type["Step"]]:
+    """The step types registered so far (``optimum_bengali.recipe.available_steps`` loads the built-in ones)."""
     return dict(STEP_REGISTRY)

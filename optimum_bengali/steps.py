@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Literal, Union
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import CompressionState
+    from .state import CompressionState
 
 
 def setting(default: Any = dataclasses.MISSING, *, min: float | None = None, max: float | None = None,

@@ -55,6 +55,6 @@ def tiny_teacher_dir(data, tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def tiny_teacher(tiny_teacher_dir):
-    from optimum_bengali.modeling import load_model, load_tokenizer
+    from optimum_bengali import load_model, load_tokenizer
 
     return load_model(tiny_teacher_dir), load_tokenizer(tiny_teacher_dir)

@@ -99,7 +99,7 @@ def test_saved_tokenizer_normalizes_raw_text_like_training(tiny_teacher_dir, bem
 
     from optimum_bengali import apply_recipe
     from optimum_bengali.evaluation import predict_logits
-    from optimum_bengali.modeling import load_model, load_tokenizer
+    from optimum_bengali import load_model, load_tokenizer
 
     out = tmp_path / "out"
     apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, progress=False, measure_memory=False,

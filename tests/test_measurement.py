@@ -83,7 +83,7 @@ def test_macro_f1_averages_over_every_class():
 
 
 def test_runtime_settings_are_read_back(tiny_teacher_dir):
-    from optimum_bengali.modeling import load_model
+    from optimum_bengali import load_model
     from optimum_bengali.runtime import describe, runtime_settings, set_threads
 
     before = torch.get_num_threads()
@@ -92,7 +92,7 @@ def test_runtime_settings_are_read_back(tiny_teacher_dir):
         settings = runtime_settings(load_model(tiny_teacher_dir))
         assert settings["engine"] == "pytorch" and settings["threads"] == 1 and settings["precision"] == "float32"
         assert describe(settings).startswith("pytorch float32, 1 threads")
-        from optimum_bengali.quantization.torch_dynamic import quantize_linear_int8
+        from optimum_bengali.formats.torch_int8 import quantize_linear_int8
 
         int8 = runtime_settings(quantize_linear_int8(load_model(tiny_teacher_dir)))
         assert int8["precision"] == "int8 dynamic Linear, float32 rest"
@@ -105,7 +105,7 @@ def test_openvino_export_is_fp32_and_records_its_precision(tiny_teacher_dir, sma
 
     from optimum_bengali import apply_recipe
     from optimum_bengali.evaluation import predict_logits
-    from optimum_bengali.modeling import load_model, load_tokenizer
+    from optimum_bengali import load_model, load_tokenizer
 
     out = tmp_path / "ov"
     result = apply_recipe(tiny_teacher_dir, "openvino-export", small_data, out, measure_memory=False,

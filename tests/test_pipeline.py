@@ -69,7 +69,7 @@ def test_failed_run_leaves_no_half_written_folder(tiny_teacher_dir, small_data, 
 def test_failure_after_training_keeps_the_model_and_the_old_output(tiny_teacher_dir, small_data, tmp_path,
                                                                    monkeypatch):
     from optimum_bengali import pipeline
-    from optimum_bengali.modeling import load_model
+    from optimum_bengali import load_model
 
     out = tmp_path / "out"
     out.mkdir()

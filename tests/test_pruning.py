@@ -142,7 +142,7 @@ def test_trim_vocab_on_unigram_tokenizer(data):
 
 def test_sparse_save_is_smaller_and_reloads_exactly(tiny_teacher, data, tmp_path):
     from optimum_bengali import SparseModelForSequenceClassification, save_sparse
-    from optimum_bengali.modeling import load_model, model_format
+    from optimum_bengali.formats import load_model, model_format
 
     model, tok = tiny_teacher
     apply_sparsity(model, 0.9, "global")

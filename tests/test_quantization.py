@@ -5,7 +5,7 @@ import pytest
 
 from optimum_bengali import apply_recipe, load_recipe
 from optimum_bengali.evaluation import predict_logits
-from optimum_bengali.modeling import load_model, load_tokenizer
+from optimum_bengali import load_model, load_tokenizer
 
 
 def _fp32_logits(teacher_dir, texts):
@@ -55,7 +55,7 @@ def test_openvino_weight_only(tiny_teacher_dir, small_data, data, tmp_path):
 
 def test_torch_dynamic_int8_reloads_exactly(tiny_teacher_dir, small_data, data, tmp_path):
     from optimum_bengali import TorchInt8ModelForSequenceClassification
-    from optimum_bengali.quantization.torch_dynamic import quantize_linear_int8
+    from optimum_bengali.formats.torch_int8 import quantize_linear_int8
 
     out = tmp_path / "dyn"
     result = apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, measure_memory=False,

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from optimum_bengali import Recipe, RecipeError, list_recipes, load_recipe
-from optimum_bengali.registry import available_steps
+from optimum_bengali.recipe import available_steps
 
 
 def write(tmp_path, data, name="r.yaml"):

@@ -60,7 +60,7 @@ def test_weighted_loss_counts_a_rare_class_more():
 def test_finetune_with_class_weights_and_trimmed_vocabulary(tiny_teacher_dir, small_data, tmp_path):
     import json
 
-    from optimum_bengali.training.finetune import finetune
+    from optimum_bengali.pipeline import finetune
 
     result = finetune(str(tiny_teacher_dir), small_data, str(tmp_path / "out"), max_steps=4, batch_size=8,
                       class_weights="balanced", early_stopping_patience=1, trim_vocab=True,

@@ -14,7 +14,7 @@ from .student import checkpoint_student, config_student, cut_student, default_la
 from .trainer import DistillationTrainer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
 
 
 def _set_attention(model, implementation: str) -> None:

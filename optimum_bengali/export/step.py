@@ -17,7 +17,7 @@ from ..runtime import OPENVINO_RUNTIME_FILE
 from ..steps import Step
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
 
 #: precision setting -> OpenVINO's INFERENCE_PRECISION_HINT (None: leave the plugin's default)
 PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "default": None}

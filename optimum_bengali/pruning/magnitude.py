@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 from ..training.trainer import train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
     from .step import PruneStep
 
 

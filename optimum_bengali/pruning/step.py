@@ -11,7 +11,7 @@ from ..registry import register_step
 from ..steps import SettingError, Step, setting
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
 
 METHODS = {"magnitude": ".magnitude", "structured": ".structured"}
 _ONLY = {"magnitude": ("sparsity", "scope", "schedule", "initial_sparsity", "update_every", "save"),
@@ -27,7 +27,7 @@ class PruneStep(Step):
     ``global`` or per-layer (``local``), one-shot or on a gradual cubic schedule (Zhu & Gupta 2017) during
     fine-tuning; masks stay applied after every optimizer step and are made permanent at the end.
     Sparse weights run on dense kernels: this saves no time. ``save: sparse`` stores the final model as a
-    bitmask plus non-zero values (:mod:`optimum_bengali.pruning.sparse`), which saves disk; ``dense`` (the
+    bitmask plus non-zero values (:mod:`optimum_bengali.formats.sparse`), which saves disk; ``dense`` (the
     default) keeps the plain ``from_pretrained`` folder.
     ``structured``: remove the least important FFN intermediate neurons (``importance``: ``gradient``
     x weight over ``importance_samples`` training rows, or ``magnitude``), keeping ``ffn_keep`` of them in

@@ -20,7 +20,7 @@ from ..errors import ModelError
 from ..training.trainer import PaddingCollator, tokenize_split, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
     from .step import PruneStep
 
 

@@ -23,7 +23,7 @@ from ..registry import register_step
 from ..steps import SettingError, Step, setting
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
 
 logger = logging.getLogger(__name__)
 

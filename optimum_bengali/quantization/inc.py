@@ -5,46 +5,25 @@ with ``DynamicQuantConfig`` (int8 weights, activations quantized per call), ``IN
 (``prepare``, one calibration pass over training sentences, ``convert``) or by ``autotune``, which tries
 static then dynamic int8 and keeps the first whose validation macro-F1 is within ``max_macro_f1_drop``.
 
-The folder holds INC's own save (``quantized_weight.pt``, a PT2 archive of raw tensor bytes and a JSON
-graph, no pickle, and ``qconfig.json``), the config and the tokenizer;
-:class:`IncInt8ModelForSequenceClassification` loads it back. The saved graph runs the int8 ops in
-PT2E's reference form (quantize/dequantize around FP32 kernels) unless it is compiled with
-``torch.compile``: it is a portable int8 model, not the fast CPU path (that is the OpenVINO backend).
+The on-disk format and its loader are :mod:`optimum_bengali.formats.inc`. The saved graph runs the int8
+ops in PT2E's reference form unless it is compiled with ``torch.compile``: it is a portable int8 model,
+not the fast CPU path (that is the OpenVINO backend).
 """
 
 from __future__ import annotations
 
-import inspect
-import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 import torch
-from transformers import AutoConfig, PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers import PreTrainedModel
 
 from ..errors import ModelError
-from ..modeling import INC_FILE
+from ..formats.inc import (IncInt8ModelForSequenceClassification, positional_inputs, require_inc, input_names,
+                           save_inc)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
     from .step import QuantizeStep
-
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def _require_inc() -> None:
-    try:
-        import neural_compressor.torch.quantization  # noqa: F401 (only checks that it imports)
-    except ImportError as exc:
-        raise ModelError("backend 'inc' needs Intel Neural Compressor: pip install 'optimum-bengali[inc]' "
-                         f"(neural-compressor[pt]); import failed: {exc}") from None
-
-
-def input_names(model: PreTrainedModel) -> List[str]:
-    """The token inputs the classifier's ``forward`` accepts, in a fixed order."""
-    params = inspect.signature(model.forward).parameters
-    return [name for name in _INPUTS if name in params]
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -60,18 +39,13 @@ class _LogitsOnly(torch.nn.Module):
         return self.model(**{n: given[n] for n in self.names}).logits
 
 
-def _as_args(enc: Dict[str, Any], names: List[str]) -> Tuple[torch.Tensor, ...]:
-    ids = enc["input_ids"]
-    return tuple(enc[n] if n in enc else torch.zeros_like(ids) for n in names)
-
-
 def _batches(tokenizer: Any, texts: List[str], names: List[str], max_length: int,
              batch_size: int = 8) -> List[Tuple[torch.Tensor, ...]]:
     out = []
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(texts[i:i + batch_size], padding=True, truncation=True, max_length=max_length,
                         return_tensors="pt")
-        out.append(_as_args(dict(enc), names))
+        out.append(positional_inputs(dict(enc), names))
     return out
 
 
@@ -110,7 +84,7 @@ def quantize_classifier(model: PreTrainedModel, tokenizer: Any, mode: str, calib
                         max_length: int = 128, validation: Optional[Tuple[List[str], List[int]]] = None,
                         max_macro_f1_drop: float = 0.01) -> Tuple[Any, Tuple[torch.Tensor, ...], str]:
     """Export and int8-quantize ``model`` with INC. Returns (quantized graph, example inputs, mode used)."""
-    _require_inc()
+    require_inc()
     from neural_compressor.torch.quantization import (DynamicQuantConfig, INT8StaticQuantConfig, TuningConfig,
                                                       autotune, convert, prepare)
 
@@ -143,68 +117,6 @@ def quantize_classifier(model: PreTrainedModel, tokenizer: Any, mode: str, calib
     used = "static" if tuned.qconfig and any(c.name == INT8StaticQuantConfig.name
                                              for c in tuned.qconfig.values()) else "dynamic"
     return tuned, example, used
-
-
-def save_inc(quantized: Any, example: Tuple[torch.Tensor, ...], config: Any, folder: Union[str, Path],
-             names: List[str], mode: str) -> None:
-    """INC's save (PT2 archive + ``qconfig.json``), the model config and ``inc_config.json``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    quantized.save(example_inputs=example, output_dir=str(folder))  # INC attaches its PT2E ``save``
-    config.save_pretrained(folder)
-    (folder / INC_FILE).write_text(json.dumps({"method": f"inc_pt2e_{mode}_int8", "inputs": names},
-                                              indent=2), encoding="utf-8")
-
-
-class IncInt8Classifier(torch.nn.Module):
-    """An INC int8 graph behind the usual classifier call: ``model(**tokenizer(...)).logits``."""
-
-    #: what the runtime report says it runs in (FP32 weights with int8 quantize/dequantize ops around them)
-    runtime_precision = "int8 q/dq PT2E graph"
-
-    def __init__(self, graph: torch.nn.Module, config: Any, names: List[str]) -> None:
-        super().__init__()
-        self.graph, self.config, self.names = graph, config, names
-        self.compiled = False
-
-    def compile_graph(self) -> "IncInt8Classifier":
-        """Lower the int8 graph with ``torch.compile`` (TorchInductor, x86 int8 kernels, frozen weights), the
-        way PT2E int8 models are meant to run on CPUs. Compilation happens on the first call of each new
-        input shape (dynamic shapes), so time a first call separately from the calls after it."""
-        import torch._inductor.config as inductor_config
-
-        inductor_config.freezing = True  # fold the quantize/dequantize of constant weights into int8 weights
-        self.graph = torch.compile(self.graph, dynamic=True)
-        self.compiled = True
-        return self
-
-    def train(self, mode: bool = True) -> "IncInt8Classifier":
-        """Inference only: an exported graph has no training mode (``.eval()`` is a no-op)."""
-        if mode:
-            raise NotImplementedError("an INC int8 graph is for inference only")
-        self.training = False
-        return self
-
-    def forward(self, input_ids: torch.Tensor, **inputs: torch.Tensor) -> SequenceClassifierOutput:
-        inputs["input_ids"] = input_ids
-        return SequenceClassifierOutput(logits=self.graph(*_as_args(inputs, self.names)))
-
-
-class IncInt8ModelForSequenceClassification:
-    """Loader for folders written by the ``inc`` backend: ``.from_pretrained(folder)``."""
-
-    @classmethod
-    def from_pretrained(cls, folder: Union[str, Path], compile: bool = False) -> IncInt8Classifier:
-        """Load the int8 graph; ``compile=True`` lowers it with ``torch.compile`` (see
-        :meth:`IncInt8Classifier.compile_graph`)."""
-        _require_inc()
-        from neural_compressor.torch.quantization import load
-
-        folder = Path(folder)
-        spec = json.loads((folder / INC_FILE).read_text(encoding="utf-8"))
-        graph = load(str(folder))
-        model = IncInt8Classifier(graph, AutoConfig.from_pretrained(str(folder)), spec["inputs"]).eval()
-        return model.compile_graph() if compile else model
 
 
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:

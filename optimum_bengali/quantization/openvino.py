@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, List
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
     from .step import QuantizeStep
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def export(model: Any, tokenizer: Any, folder: Path) -> Any:
     import torch
     from optimum.intel import OVModelForSequenceClassification
 
-    from ..modeling import save_pytorch
+    from ..formats.pytorch import save_pytorch
 
     save_pytorch(model, folder)
     tokenizer.save_pretrained(folder)

@@ -1,94 +1,17 @@
 """PyTorch backend: dynamic int8 quantization of Linear layers (per-channel weights, ``torch.ao``).
 
-Saved as safetensors (int8 weights, scales, zero points; never pickle) plus ``torch_int8_config.json``;
-:class:`TorchInt8ModelForSequenceClassification` loads it back.
+The on-disk format (and its loader) is :mod:`optimum_bengali.formats.torch_int8`.
 """
 
 from __future__ import annotations
 
-import json
-import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Union
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors.torch import load_file, save_file
-from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
-
-from ..modeling import TORCH_INT8_FILE, distinct_storage
+from ..formats.torch_int8 import quantize_linear_int8, save_int8
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import CompressionState
+    from ..state import CompressionState
     from .step import QuantizeStep
-
-WEIGHTS = "model.safetensors"
-
-
-def quantize_linear_int8(model: PreTrainedModel) -> PreTrainedModel:
-    """Replace every ``nn.Linear`` with a dynamically quantized int8 Linear (in place)."""
-    model.eval()
-    with warnings.catch_warnings():  # torch announces the move of these kernels to torchao; they still run
-        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
-        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                inplace=True)
-
-
-def save_int8(model: PreTrainedModel, folder: Union[str, Path]) -> None:
-    """Write config, int8 safetensors weights and ``torch_int8_config.json`` to ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors: Dict[str, torch.Tensor] = {}
-    quantized = []
-    for name, module in model.named_modules():
-        if isinstance(module, DynamicLinear):
-            w = module.weight()
-            tensors[f"{name}.weight_int8"] = w.int_repr().contiguous()
-            tensors[f"{name}.weight_scale"] = w.q_per_channel_scales().float().contiguous()
-            tensors[f"{name}.weight_zero_point"] = w.q_per_channel_zero_points().contiguous()
-            if module.bias() is not None:
-                tensors[f"{name}.bias"] = module.bias().detach().contiguous()
-            quantized.append(name)
-    for name, tensor in model.state_dict().items():
-        if isinstance(tensor, torch.Tensor) and not tensor.is_quantized and not any(
-                name.startswith(q + ".") for q in quantized):
-            tensors[name] = tensor.detach().contiguous()
-    save_file(distinct_storage(tensors), str(folder / WEIGHTS), metadata={"format": "pt"})
-    model.config.save_pretrained(folder)
-    (folder / TORCH_INT8_FILE).write_text(json.dumps(
-        {"method": "torch_dynamic_int8", "weight_scheme": "per_channel_affine", "axis": 0,
-         "modules": quantized}, indent=2), encoding="utf-8")
-
-
-class TorchInt8ModelForSequenceClassification:
-    """Loader for folders written by the ``torch`` backend: ``.from_pretrained(folder)`` returns the
-    int8 ``PreTrainedModel`` (an ordinary transformers model whose Linear layers are int8)."""
-
-    @classmethod
-    def from_pretrained(cls, folder: Union[str, Path]) -> PreTrainedModel:
-        folder = Path(folder)
-        spec = json.loads((folder / TORCH_INT8_FILE).read_text(encoding="utf-8"))
-        config = AutoConfig.from_pretrained(str(folder))
-        model = quantize_linear_int8(AutoModelForSequenceClassification.from_config(config))
-        tensors = load_file(str(folder / WEIGHTS))
-        modules = dict(model.named_modules())
-        for name in spec["modules"]:
-            w = torch._make_per_channel_quantized_tensor(
-                tensors.pop(f"{name}.weight_int8"), tensors.pop(f"{name}.weight_scale").double(),
-                tensors.pop(f"{name}.weight_zero_point"), spec.get("axis", 0))
-            modules[name].set_weight_bias(w, tensors.pop(f"{name}.bias", None))
-        persistent = set(model.state_dict())
-        targets = {k: v for k, v in [*model.named_parameters(), *model.named_buffers()] if k in persistent}
-        unexpected = sorted(set(tensors) - set(targets))
-        missing = sorted(set(targets) - set(tensors))
-        if unexpected or missing:
-            raise ValueError(f"{folder}: weights do not match the config (missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]})")
-        with torch.no_grad():
-            for name, tensor in tensors.items():
-                targets[name].copy_(tensor)
-        return model.eval()
 
 
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:

@@ -20,7 +20,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
-from ..modeling import SPARSE_FILE, distinct_storage
+from ..modeling import distinct_storage
+from .registry import ModelFormat, register_format
+
+SPARSE_FILE = "sparse_config.json"
 
 WEIGHTS = "model.sparse.safetensors"
 _MASK, _VALUES = ".__mask__", ".__values__"
@@ -85,3 +88,9 @@ class SparseModelForSequenceClassification:
             raise ValueError(f"{folder}: weights do not match the config (missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]})")
         return model.eval()
+
+
+SPARSE = register_format(ModelFormat(
+    name="sparse", marker=SPARSE_FILE,
+    load=lambda folder, **kwargs: SparseModelForSequenceClassification.from_pretrained(folder),
+    loader="optimum_bengali import SparseModelForSequenceClassification"))

@@ -1,0 +1,40 @@
+"""The one registry of on-disk formats: a format's name maps to how to recognise and load its folders.
+
+Each format lives in one module of this package and registers itself with :func:`register_format`; the
+package imports every such module, so adding a format is one module plus one import line in
+``formats/__init__.py``. Nothing outside this package knows every format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    """How a saved classifier folder of one kind is recognised and loaded.
+
+    ``marker``: a file only this format writes (None for plain transformers folders, the fallback);
+    ``load(folder, **kwargs)`` returns the model; ``loader`` names the class a user loads it with (for cards).
+    """
+
+    name: str
+    marker: Optional[str]
+    load: Callable[..., Any]
+    loader: str
+
+    def matches(self, folder: Path) -> bool:
+        return self.marker is not None and (folder / self.marker).is_file()
+
+
+FORMATS: Dict[str, ModelFormat] = {}
+
+
+def register_format(fmt: ModelFormat) -> ModelFormat:
+    """Add ``fmt`` to the registry (one name, one format)."""
+    if fmt.name in FORMATS and FORMATS[fmt.name] != fmt:
+        raise ValueError(f"model format {fmt.name!r} is registered twice")
+    FORMATS[fmt.name] = fmt
+    return fmt
