@@ -166,6 +166,36 @@ def test_sparse_save_is_smaller_and_reloads_exactly(tiny_teacher, data, tmp_path
     assert dense - saved > 0.8 * dense_linear
 
 
+def test_sparse_folder_loads_with_plain_transformers_in_a_process_without_this_package(tiny_teacher, tmp_path):
+    """The folder carries its own loader (``auto_map`` + ``modeling_sparse.py``, trust_remote_code)."""
+    import subprocess
+    import sys
+
+    from optimum_bengali import save_sparse
+
+    model, _ = tiny_teacher
+    apply_sparsity(model, 0.8, "global")
+    make_permanent(model)
+    save_sparse(model, tmp_path / "sparse")
+    expected = tmp_path / "expected.pt"
+    torch.save({k: v.clone() for k, v in model.state_dict().items()}, expected)
+    script = f"""
+import sys
+import torch
+from transformers import AutoModelForSequenceClassification
+model = AutoModelForSequenceClassification.from_pretrained({str(tmp_path / "sparse")!r}, trust_remote_code=True)
+assert not [m for m in sys.modules if m.startswith("optimum_bengali")], "the package was imported"
+expected = torch.load({str(expected)!r})
+state = model.state_dict()
+assert type(model).__name__ == "BertForSequenceClassification", type(model)
+assert all(torch.equal(t, state[k]) for k, t in expected.items())
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]
+
+
 def test_prune_step_with_sparse_save(tiny_teacher_dir, small_data, tmp_path):
     recipe = {"name": "sp", "steps": [{"type": "prune", "method": "magnitude", "sparsity": 0.7,
                                        "schedule": "oneshot", "max_steps": 0, "save": "sparse"}]}

@@ -4,29 +4,30 @@ Each 2-D floating-point weight with at least ``min_sparsity`` zeros is stored as
 (one bit per element, ``numpy.packbits``, uint8) and ``<name>.__values__`` (the non-zero entries in
 row-major order); every other tensor is stored as it is. Everything is in one safetensors file
 (``model.sparse.safetensors``, no pickle) next to ``config.json`` and ``sparse_config.json``;
-:class:`SparseModelForSequenceClassification` rebuilds the dense model. At 50% sparsity a pruned matrix
+:class:`SparseModelForSequenceClassification` rebuilds the dense model, and so does plain transformers with
+``trust_remote_code=True`` (the folder carries its loader, ``modeling_sparse.py``). At 50% sparsity a pruned matrix
 takes 53% of its dense bytes, at 90% 13%. This saves disk and download, not time or memory: the loaded
 model is dense again.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Dict, Union
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
+from safetensors.torch import save_file
+from transformers import PreTrainedModel
 
 from ..modeling import distinct_storage
 from .registry import ModelFormat, register_format
+from .sparse_checkpoint import MASK, SPARSE_FILE, VALUES, WEIGHTS, SparseCheckpointForSequenceClassification
 
-SPARSE_FILE = "sparse_config.json"
-
-WEIGHTS = "model.sparse.safetensors"
-_MASK, _VALUES = ".__mask__", ".__values__"
+LOADER_FILE = "modeling_sparse.py"
 
 
 def save_sparse(model: PreTrainedModel, folder: Union[str, Path], min_sparsity: float = 0.3) -> Dict[str, int]:
@@ -43,51 +44,26 @@ def save_sparse(model: PreTrainedModel, folder: Union[str, Path], min_sparsity: 
         if (tensor.is_floating_point() and tensor.dim() == 2 and tensor.numel() >= 64
                 and 1 - float(nonzero.float().mean()) >= min_sparsity):
             bits = np.packbits(nonzero.numpy().reshape(-1))
-            tensors[name + _MASK] = torch.from_numpy(bits)
-            tensors[name + _VALUES] = tensor[nonzero].contiguous()
+            tensors[name + MASK] = torch.from_numpy(bits)
+            tensors[name + VALUES] = tensor[nonzero].contiguous()
             sparse.append({"name": name, "shape": list(tensor.shape)})
         else:
             tensors[name] = tensor.contiguous()
     save_file(tensors, str(folder / WEIGHTS), metadata={"format": "pt"})
-    model.config.save_pretrained(folder)
+    config = copy.deepcopy(model.config)
+    config.auto_map = {"AutoModelForSequenceClassification":
+                       f"{Path(LOADER_FILE).stem}.{SparseCheckpointForSequenceClassification.__name__}"}
+    config.save_pretrained(folder)
+    shutil.copyfile(Path(__file__).with_name("sparse_checkpoint.py"), folder / LOADER_FILE)
     (folder / SPARSE_FILE).write_text(json.dumps({"format": "bitmask+values", "tensors": sparse}, indent=2),
                                       encoding="utf-8")
     return {"sparse_tensors": len(sparse), "bytes": (folder / WEIGHTS).stat().st_size}
 
 
-def load_sparse_state_dict(folder: Union[str, Path]) -> Dict[str, torch.Tensor]:
-    """The dense state dict of a folder written by :func:`save_sparse`."""
-    folder = Path(folder)
-    spec = json.loads((folder / SPARSE_FILE).read_text(encoding="utf-8"))
-    tensors = load_file(str(folder / WEIGHTS))
-    for entry in spec["tensors"]:
-        name, shape = entry["name"], entry["shape"]
-        numel = int(np.prod(shape))
-        mask = np.unpackbits(tensors.pop(name + _MASK).numpy(), count=numel).astype(bool)
-        values = tensors.pop(name + _VALUES)
-        dense = torch.zeros(numel, dtype=values.dtype)
-        dense[torch.from_numpy(mask)] = values
-        tensors[name] = dense.reshape(shape)
-    return tensors
-
-
-class SparseModelForSequenceClassification:
+class SparseModelForSequenceClassification(SparseCheckpointForSequenceClassification):
     """Loader for folders written by :func:`save_sparse`: ``.from_pretrained(folder)`` returns the dense
-    ``PreTrainedModel`` (zeros restored in place)."""
-
-    @classmethod
-    def from_pretrained(cls, folder: Union[str, Path]) -> PreTrainedModel:
-        folder = Path(folder)
-        config = AutoConfig.from_pretrained(str(folder))
-        model = AutoModelForSequenceClassification.from_config(config)
-        state = load_sparse_state_dict(folder)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        tied = set(getattr(model, "_tied_weights_keys", None) or [])
-        missing = [k for k in missing if k not in tied]
-        if missing or unexpected:
-            raise ValueError(f"{folder}: weights do not match the config (missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]})")
-        return model.eval()
+    ``PreTrainedModel`` (zeros restored in place). Plain transformers loads the same folder with
+    ``AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)``."""
 
 
 SPARSE = register_format(ModelFormat(
