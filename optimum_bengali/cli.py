@@ -33,6 +33,16 @@ def _threads(value: str) -> int:
     return n
 
 
+def _rates(value: str) -> List[float]:
+    try:
+        rates = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        rates = []
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError(f"give learning rates > 0, separated by commas, not {value!r}")
+    return rates
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """Usage mistakes end like every other bad input: one ``error:`` line and exit code 2."""
 
@@ -122,7 +132,10 @@ def add_finetune(p: argparse.ArgumentParser) -> None:
     _data_args(p)
     p.add_argument("--output", required=True)
     p.add_argument("--epochs", type=float, default=3.0)
-    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--learning-rate", type=_rates, default=[5e-5],
+                   help="one rate, or several separated by commas: each is tried for --trial-epochs on a copy "
+                        "of the model and the best by validation macro-F1 is used")
+    p.add_argument("--trial-epochs", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-steps", type=int, default=-1)
     p.add_argument("--max-length", type=int, default=128)
@@ -145,7 +158,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     result = finetune(args.model, args.data, args.output, from_config=args.from_config, vocab_size=args.vocab_size,
                       text_column=args.text_column, label_column=args.label_column, normalization=_norm(args),
                       overwrite=args.overwrite, seed=args.seed, epochs=args.epochs,
-                      learning_rate=args.learning_rate, batch_size=args.batch_size, max_steps=args.max_steps,
+                      learning_rate=args.learning_rate[0], batch_size=args.batch_size, max_steps=args.max_steps,
+                      learning_rate_candidates=args.learning_rate if len(args.learning_rate) > 1 else None,
+                      trial_epochs=args.trial_epochs,
                       max_length=args.max_length, warmup_ratio=args.warmup_ratio,
                       lr_scheduler_type=args.lr_scheduler, trim_vocab=args.trim_vocab,
                       class_weights=None if args.class_weights == "none" else args.class_weights,

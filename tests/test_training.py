@@ -98,3 +98,34 @@ def test_saved_folders_use_standard_layernorm_names(tiny_teacher_dir, small_data
         keys = list(fh.keys())
     assert any(k.endswith("LayerNorm.weight") for k in keys)
     assert not any(k.endswith(("LayerNorm.gamma", "LayerNorm.beta")) for k in keys)
+
+
+def test_learning_rate_is_chosen_by_measured_trials(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
+    import json
+
+    from optimum_bengali.cli import main
+    from optimum_bengali.training import trainer as trainer_module
+
+    # validation macro-F1 as a function of the learning rate the Trainer runs with: 3e-4 is the best
+    seen = []
+
+    def scores(pred):
+        lr = seen[-1]
+        return {"accuracy": 0.0, "macro_f1": {1e-5: 0.2, 3e-4: 0.6, 1e-3: 0.4}.get(lr, 0.1), "weighted_f1": 0.0}
+
+    original = trainer_module.TrainingArguments
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["learning_rate"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "_compute_metrics", scores)
+    monkeypatch.setattr(trainer_module, "TrainingArguments", recording)
+    out = tmp_path / "t"
+    code = main(["finetune", "--model", str(tiny_teacher_dir), "--data", str(small_data), "--output", str(out),
+                 "--learning-rate", "1e-5,3e-4,1e-3", "--trial-epochs", "1", "--epochs", "1", "--batch-size", "16"])
+    assert code == 0
+    assert seen == [1e-5, 3e-4, 1e-3, 3e-4]  # three trials, then the full run with the best
+    step = json.loads((out / "compression_report.json").read_text())["steps"][0]
+    assert step["learning_rate"] == 3e-4
+    assert step["learning_rate_trials"] == {"1e-05": 0.2, "0.0003": 0.6, "0.001": 0.4}

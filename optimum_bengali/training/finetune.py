@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Optional
+from typing import TYPE_CHECKING, Any, List, Literal, Optional, Sequence
 
 from ..registry import register_step
-from ..steps import Step, setting
-from .trainer import balanced_class_weights, train_classifier
+from ..steps import SettingError, Step, setting
+from .trainer import BestScore, balanced_class_weights, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -20,7 +21,9 @@ class FinetuneStep(Step):
 
     ``class_weights: balanced`` weights the loss by inverse class frequency (for imbalanced data: minority
     classes count as much as frequent ones); ``early_stopping_patience`` stops after that many epochs
-    (evaluations) without a better validation macro-F1.
+    (evaluations) without a better validation macro-F1. ``learning_rate_candidates``: first train a copy
+    of the model for ``trial_epochs`` with each rate, then train with the one whose best validation
+    macro-F1 is highest (ties: the first); the trials' scores are written into the report.
     """
 
     trains = True
@@ -35,23 +38,44 @@ class FinetuneStep(Step):
     lr_scheduler_type: Literal["linear", "cosine", "constant_with_warmup"] = "linear"
     class_weights: Optional[Literal["balanced"]] = None
     early_stopping_patience: Optional[int] = setting(None, min=1)
+    learning_rate_candidates: Optional[List[float]] = None
+    trial_epochs: float = setting(1.0, min=0, min_exclusive=True)
     seed: Optional[int] = None
+
+    def check(self) -> None:
+        if self.learning_rate_candidates is not None and (
+                not self.learning_rate_candidates or min(self.learning_rate_candidates) <= 0):
+            raise SettingError("learning_rate_candidates", "give one or more learning rates > 0")
+
+    def _train(self, model: Any, state: "CompressionState", learning_rate: float, epochs: float,
+               weights: Optional[List[float]], patience: Optional[int], callbacks: Sequence[Any] = ()) -> Any:
+        return train_classifier(
+            model, state.tokenizer, state.data, state.work_dir / "finetune", epochs=epochs,
+            learning_rate=learning_rate, batch_size=self.batch_size, max_length=self.max_length,
+            seed=self.seed if self.seed is not None else state.seed, max_steps=self.max_steps,
+            warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay,
+            early_stopping_patience=patience, class_weights=weights,
+            lr_scheduler_type=self.lr_scheduler_type, callbacks=callbacks, progress=state.progress)
 
     def apply(self, state: "CompressionState") -> None:
         model = state.torch_model("finetune")
         weights = None
         if self.class_weights == "balanced":
             weights = balanced_class_weights(state.data.labels("train"), len(state.data.label_names))
-        state.model = train_classifier(
-            model, state.tokenizer, state.data, state.work_dir / "finetune", epochs=self.epochs,
-            learning_rate=self.learning_rate, batch_size=self.batch_size, max_length=self.max_length,
-            seed=self.seed if self.seed is not None else state.seed, max_steps=self.max_steps,
-            warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay,
-            early_stopping_patience=self.early_stopping_patience, class_weights=weights,
-            lr_scheduler_type=self.lr_scheduler_type, progress=state.progress)
-        note = {"epochs": self.epochs, "max_steps": self.max_steps, "learning_rate": self.learning_rate,
+        learning_rate, trials = self.learning_rate, {}
+        for candidate in self.learning_rate_candidates or []:
+            best = BestScore()
+            self._train(copy.deepcopy(model), state, candidate, self.trial_epochs, weights, None, [best])
+            trials[candidate] = best.value
+        if trials:  # the measured choice, not a guess
+            learning_rate = max(trials, key=lambda lr: (trials[lr], -list(trials).index(lr)))
+        state.model = self._train(model, state, learning_rate, self.epochs, weights, self.early_stopping_patience)
+        note = {"epochs": self.epochs, "max_steps": self.max_steps, "learning_rate": learning_rate,
                 "batch_size": self.batch_size, "max_length": self.max_length,
                 "lr_scheduler_type": self.lr_scheduler_type}
+        if trials:
+            note["learning_rate_trials"] = {f"{lr:g}": round(score, 4) for lr, score in trials.items()}
+            note["trial_epochs"] = self.trial_epochs
         if weights is not None:
             note["class_weights"] = {name: round(w, 4) for name, w in zip(state.data.label_names, weights)}
         state.note(**note)

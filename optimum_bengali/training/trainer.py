@@ -78,6 +78,19 @@ class WeightedCrossEntropy:
         return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=weight)
 
 
+class BestScore(TrainerCallback):
+    """The best validation macro-F1 seen during training (``value``; -1 before any evaluation)."""
+
+    def __init__(self, metric: str = "eval_macro_f1") -> None:
+        self.metric, self.value = metric, -1.0
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Optional[Dict[str, float]] = None,
+                    **kwargs: Any) -> None:
+        value = (metrics or {}).get(self.metric)
+        if value is not None:
+            self.value = max(self.value, float(value))
+
+
 class BestWeights(TrainerCallback):
     """Keep an in-memory copy of the weights with the best validation macro-F1, and stop early.
 
