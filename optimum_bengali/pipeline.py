@@ -23,7 +23,7 @@ from .card import write_model_card
 from .data import LabelledData, load_data, save_normalization
 from .errors import ModelError, OutputError
 from .evaluation import measure_saved_model
-from .formats import load_model, model_format
+from .formats import FORMATS, load_model, model_format
 from .formats.pytorch import save_pytorch
 from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
                        parameter_counts, unk_rate)
@@ -250,14 +250,14 @@ def apply_recipe(
                                            max_latency_batches=max_latency_batches)
 
         state = CompressionState(model=teacher, tokenizer=tokenizer, data=data, teacher=teacher,
-                                 teacher_source=source, staging_dir=staging, work_dir=work,
+                                 teacher_source=source, work_dir=work,
                                  seed=recipe.seed, progress=progress)
         for i, step in enumerate(recipe.steps):
             if not main and i > last_training:
                 break  # what follows the training (quantization, export) is the main process's alone
             logger.info("step %d/%d: %s", i + 1, len(recipe.steps), step.type_name)
             t0 = time.perf_counter()
-            if state.format == "pytorch":
+            if state.format in ("pytorch", "sparse"):  # a trainable PyTorch model (quantization comes last)
                 state.counts = parameter_counts(state.model)
             state.report.append({"step": i, "type": step.type_name})
             step.apply(state)
@@ -267,14 +267,8 @@ def apply_recipe(
             return CompressionResult(output_dir=output_dir, recipe=recipe, metrics={}, baseline=None,
                                      steps=state.report, main_process=False)
 
-        if not state.saved:
-            if state.save_format == "sparse":
-                from .formats.sparse import save_sparse
-
-                save_sparse(state.model, staging)
-            else:
-                save_pytorch(state.model, staging)
-            state.tokenizer.save_pretrained(staging)
+        FORMATS[state.format].save(state.model, staging)  # the one place a recipe's model is written
+        state.tokenizer.save_pretrained(staging)
         recipe.save(staging / "recipe.yaml")
         normalizing = save_normalization(staging, data.normalization)  # raw text at serving time = training text
         trained = True

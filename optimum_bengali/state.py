@@ -21,12 +21,9 @@ class CompressionState:
     data: LabelledData
     teacher: PreTrainedModel
     teacher_source: str
-    staging_dir: Path
     work_dir: Path
     seed: int = 42
-    format: str = "pytorch"
-    saved: bool = False
-    save_format: str = "dense"  # "sparse": the final PyTorch model is stored as bitmask + values
+    format: str = "pytorch"  # how the pipeline saves the model at the end: a name in optimum_bengali.formats
     progress: bool = True
     report: List[Dict[str, Any]] = field(default_factory=list)
     counts: Dict[str, int] = field(default_factory=dict)

@@ -54,10 +54,11 @@ def test_existing_output_is_not_overwritten(tiny_teacher_dir, small_data, tmp_pa
 
 
 def test_failed_run_leaves_no_half_written_folder(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
+    from optimum_bengali.formats.torch_int8 import save_int8
     from optimum_bengali.quantization import torch_dynamic
 
     def boom(step, state):
-        torch_dynamic.save_int8(state.model, state.staging_dir)  # something is already written ...
+        save_int8(state.model, state.work_dir / "partial")  # something is already written ...
         raise RuntimeError("interrupted")  # ... when the run fails
 
     monkeypatch.setattr(torch_dynamic, "quantize", boom)

@@ -8,12 +8,10 @@ the model card), because on CPUs with native bfloat16 (AVX512-BF16, AMX) the plu
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ..registry import register_step
-from ..runtime import OPENVINO_RUNTIME_FILE
 from ..steps import Step
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,20 +37,16 @@ class ExportStep(Step):
     precision: Literal["f32", "bf16", "default"] = "f32"
 
     def apply(self, state: "CompressionState") -> None:
-        from optimum.intel import OVModelForSequenceClassification
-
         from ..quantization.openvino import export
         from ..runtime import ov_config
 
         state.torch_model("export")
         ov_model = export(state.model, state.tokenizer, state.work_dir / "openvino_fp32")
-        out = state.staging_dir
-        ov_model.save_pretrained(out)
         hint = PRECISION_HINTS[self.precision]
-        if hint:
-            (out / OPENVINO_RUNTIME_FILE).write_text(json.dumps({"INFERENCE_PRECISION_HINT": hint}, indent=2),
-                                                     encoding="utf-8")
-        state.tokenizer.save_pretrained(out)
-        state.model = OVModelForSequenceClassification.from_pretrained(str(out), ov_config=ov_config(out))
-        state.format, state.saved = "openvino", True
+        # the precision travels with the model; the openvino format's save writes it to openvino_runtime.json
+        ov_model.ov_config = {**ov_config(state.work_dir / "openvino_fp32"),
+                              **({"INFERENCE_PRECISION_HINT": hint} if hint else {})}
+        ov_model.compile()
+        state.model = ov_model
+        state.format = "openvino"
         state.note(backend=self.backend, precision=self.precision, format=state.format)

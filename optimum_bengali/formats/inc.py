@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from transformers import AutoConfig, PreTrainedModel
@@ -62,6 +63,7 @@ class IncInt8Classifier(torch.nn.Module):
         super().__init__()
         self.graph, self.config, self.names = graph, config, names
         self.compiled = False
+        self.source: Optional[str] = None  # the folder it was loaded from (what saving it copies)
 
     def compile_graph(self) -> "IncInt8Classifier":
         """Lower the int8 graph with ``torch.compile`` (TorchInductor, x86 int8 kernels, frozen weights), the
@@ -100,9 +102,20 @@ class IncInt8ModelForSequenceClassification:
         spec = json.loads((folder / INC_FILE).read_text(encoding="utf-8"))
         graph = load(str(folder))
         model = IncInt8Classifier(graph, AutoConfig.from_pretrained(str(folder)), spec["inputs"]).eval()
+        model.source = str(folder)
         return model.compile_graph() if compile else model
 
 
+def save_inc_folder(model: "IncInt8Classifier", folder: Union[str, Path]) -> None:
+    """Write a loaded INC classifier to ``folder``: the files it was loaded from (INC's PT2 archive cannot be
+    written again from the loaded graph without the example inputs it was exported with)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in Path(model.source).iterdir():
+        if path.is_file():
+            shutil.copy2(path, folder / path.name)
+
+
 INC = register_format(ModelFormat(
-    name="inc", marker=INC_FILE, load=IncInt8ModelForSequenceClassification.from_pretrained,
+    name="inc", marker=INC_FILE, load=IncInt8ModelForSequenceClassification.from_pretrained, save=save_inc_folder,
     loader="optimum_bengali import IncInt8ModelForSequenceClassification"))

@@ -17,12 +17,15 @@ class ModelFormat:
     """How a saved classifier folder of one kind is recognised and loaded.
 
     ``marker``: a file only this format writes (None for plain transformers folders, the fallback);
-    ``load(folder, **kwargs)`` returns the model; ``loader`` names the class a user loads it with (for cards).
+    ``load(folder, **kwargs)`` returns the model; ``save(model, folder)`` writes it (the pipeline calls it
+    once, at the end of a recipe; the tokenizer is saved beside it); ``loader`` names the class a user loads
+    it with (for cards).
     """
 
     name: str
     marker: Optional[str]
     load: Callable[..., Any]
+    save: Callable[[Any, Path], Any]
     loader: str
 
     def matches(self, folder: Path) -> bool:

@@ -87,6 +87,6 @@ class TorchInt8ModelForSequenceClassification:
 
 
 TORCH_INT8 = register_format(ModelFormat(
-    name="torch-int8", marker=TORCH_INT8_FILE,
+    name="torch-int8", marker=TORCH_INT8_FILE, save=save_int8,
     load=lambda folder, **kwargs: TorchInt8ModelForSequenceClassification.from_pretrained(folder),
     loader="optimum_bengali import TorchInt8ModelForSequenceClassification"))

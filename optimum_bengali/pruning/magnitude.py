@@ -107,6 +107,6 @@ def run(step: "PruneStep", state: "CompressionState") -> None:
     state.model = model
     measured = measure_sparsity(model)
     if step.save == "sparse":
-        state.save_format = "sparse"
+        state.format = "sparse"  # still a PyTorch model; the pipeline saves it as bitmask + values
     state.note(method="magnitude", target_sparsity=step.sparsity, sparsity=measured.pop("overall"),
                sparsity_per_layer=measured)

@@ -120,15 +120,16 @@ def quantize_classifier(model: PreTrainedModel, tokenizer: Any, mode: str, calib
 
 
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
-    """Run the INC mode of ``step`` and write the int8 folder into the staging folder."""
+    """Run the INC mode of ``step``; the graph is written (INC's save needs the export's example inputs) to
+    a work folder and loaded back from it, and the pipeline saves that in the inc format."""
     calibration = step.calibration_texts(state)
     validation = (state.data.texts("validation"), state.data.labels("validation")) \
         if step.mode == "autotune" else None
     quantized, example, used = quantize_classifier(
         state.model, state.tokenizer, step.mode, calibration, max_length=step.max_length,
         validation=validation, max_macro_f1_drop=step.max_macro_f1_drop)
-    save_inc(quantized, example, state.model.config, state.staging_dir, input_names(state.model), used)
-    state.tokenizer.save_pretrained(state.staging_dir)
-    state.model = IncInt8ModelForSequenceClassification.from_pretrained(state.staging_dir)
-    state.format, state.saved = "inc", True
+    folder = state.work_dir / "inc-int8"
+    save_inc(quantized, example, state.model.config, folder, input_names(state.model), used)
+    state.model = IncInt8ModelForSequenceClassification.from_pretrained(folder)
+    state.format = "inc"
     state.note(inc_mode=used)

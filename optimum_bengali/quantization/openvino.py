@@ -116,12 +116,13 @@ def _accuracy_controlled(step: "QuantizeStep", state: "CompressionState", ov_mod
 
 
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
-    """Run the OpenVINO quantization mode of ``step`` and write the IR into the staging folder."""
+    """Run the OpenVINO quantization mode of ``step``; the IR is written to a work folder (NNCF and the
+    embedding compression work on files) and loaded back; the pipeline saves it in the openvino format."""
     from optimum.intel import (OVConfig, OVModelForSequenceClassification, OVQuantizationConfig, OVQuantizer,
                                OVWeightQuantizationConfig)
 
     ov_model = export(state.model, state.tokenizer, state.work_dir / "openvino_fp32")
-    out = state.staging_dir
+    out = state.work_dir / "openvino-int8"
     if step.mode == "accuracy_control":
         _accuracy_controlled(step, state, ov_model, out)
     else:
@@ -145,6 +146,5 @@ def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
                               compress_to_fp16=False)
                 for ext in ("xml", "bin"):
                     (out / f"openvino_model.tmp.{ext}").replace(out / f"openvino_model.{ext}")
-    state.tokenizer.save_pretrained(out)
     state.model = OVModelForSequenceClassification.from_pretrained(str(out))
-    state.format, state.saved = "openvino", True
+    state.format = "openvino"

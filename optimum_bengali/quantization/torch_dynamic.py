@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..formats.torch_int8 import quantize_linear_int8, save_int8
+from ..formats.torch_int8 import quantize_linear_int8
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -15,9 +15,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
-    """Dynamic int8 for every Linear; writes the int8 folder into the staging folder."""
-    model = quantize_linear_int8(state.model)
-    save_int8(model, state.staging_dir)
-    state.tokenizer.save_pretrained(state.staging_dir)
-    state.model = model
-    state.format, state.saved = "torch-int8", True
+    """Dynamic int8 for every Linear (in place); the pipeline saves it in the torch-int8 format."""
+    state.model = quantize_linear_int8(state.model)
+    state.format = "torch-int8"
