@@ -18,7 +18,6 @@ from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from . import distributed
-from .state import CompressionState
 from .card import write_model_card
 from .data import LabelledData, load_data, save_normalization
 from .errors import ModelError, OutputError
@@ -28,6 +27,7 @@ from .formats.pytorch import save_pytorch
 from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
                        parameter_counts, unk_rate)
 from .recipe import Recipe, load_recipe
+from .state import CompressionState
 
 logger = logging.getLogger(__name__)
 
