@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .formats import loader_of
+from .paths import looks_like_local_path
 from .recipe import Recipe
 from .runtime import describe, saved_ov_config
 
@@ -20,7 +21,7 @@ def _source_name(source: str) -> Tuple[str, Optional[str]]:
     """How the card names the input model, and its Hub id if it has one: never a path on this machine."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    if Path(source).exists() or source.startswith(("/", ".", "~")) or source.count("/") > 1:
+    if Path(source).exists() or looks_like_local_path(source):
         return Path(source).resolve().name, None
     try:
         validate_repo_id(source)

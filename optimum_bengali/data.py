@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
 
 from .errors import DataError
+from .paths import looks_like_local_path
 
 SPLIT_ALIASES: Dict[str, Sequence[str]] = {
     "train": ("train", "training"),
@@ -236,7 +237,7 @@ def load_data(
             raw = _canonical_splits(_read_folder(path))
         elif path.exists():
             raise DataError(f"{source}: give a folder holding train/val/test files, not a single file")
-        elif str(source).startswith((".", "/", "~")) or str(source).count("/") > 1:
+        elif looks_like_local_path(str(source)):
             raise DataError(f"data {str(source)!r} not found: no such folder (and not a Hub data set id, owner/name)")
         else:
             try:

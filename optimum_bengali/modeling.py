@@ -13,6 +13,7 @@ from transformers import (AutoConfig, AutoTokenizer, BertConfig, BertForSequence
                           PreTrainedTokenizerBase)
 
 from .errors import ModelError
+from .paths import looks_like_local_path
 
 #: Architectures that ``--from-config`` can build (shape only, random weights).
 CONFIG_SHAPES: Dict[str, Dict[str, int]] = {
@@ -58,7 +59,7 @@ def load_config(model: Union[str, Path]) -> Any:
     else:
         from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-        looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+        looks_local = looks_like_local_path(name)
         try:
             validate_repo_id(name)
         except HFValidationError:
