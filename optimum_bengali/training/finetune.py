@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, List, Literal, Optional, Sequence
 
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
-from .trainer import BestScore, balanced_class_weights, train_classifier
+from .trainer import BestWeights, balanced_class_weights, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -48,14 +48,16 @@ class FinetuneStep(Step):
             raise SettingError("learning_rate_candidates", "give one or more learning rates > 0")
 
     def _train(self, model: Any, state: "CompressionState", learning_rate: float, epochs: float,
-               weights: Optional[List[float]], patience: Optional[int], callbacks: Sequence[Any] = ()) -> Any:
+               weights: Optional[List[float]], patience: Optional[int], callbacks: Sequence[Any] = (),
+               load_best: bool = True) -> Any:
         return train_classifier(
             model, state.tokenizer, state.data, state.work_dir / "finetune", epochs=epochs,
             learning_rate=learning_rate, batch_size=self.batch_size, max_length=self.max_length,
             seed=self.seed if self.seed is not None else state.seed, max_steps=self.max_steps,
             warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay,
             early_stopping_patience=patience, class_weights=weights,
-            lr_scheduler_type=self.lr_scheduler_type, callbacks=callbacks, progress=state.progress)
+            lr_scheduler_type=self.lr_scheduler_type, callbacks=callbacks, progress=state.progress,
+            load_best=load_best)
 
     def apply(self, state: "CompressionState") -> None:
         model = state.torch_model("finetune")
@@ -64,9 +66,10 @@ class FinetuneStep(Step):
             weights = balanced_class_weights(state.data.labels("train"), len(state.data.label_names))
         learning_rate, trials = self.learning_rate, {}
         for candidate in self.learning_rate_candidates or []:
-            best = BestScore()
-            self._train(copy.deepcopy(model), state, candidate, self.trial_epochs, weights, None, [best])
-            trials[candidate] = best.value
+            score = BestWeights(keep_weights=False)  # a trial's model is thrown away: its score is enough
+            self._train(copy.deepcopy(model), state, candidate, self.trial_epochs, weights, None, [score],
+                        load_best=False)
+            trials[candidate] = score.best if score.best is not None else -1.0
         if trials:  # the measured choice, not a guess
             learning_rate = max(trials, key=lambda lr: (trials[lr], -list(trials).index(lr)))
         state.model = self._train(model, state, learning_rate, self.epochs, weights, self.early_stopping_patience)

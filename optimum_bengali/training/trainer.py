@@ -78,30 +78,19 @@ class WeightedCrossEntropy:
         return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), weight=weight)
 
 
-class BestScore(TrainerCallback):
-    """The best validation macro-F1 seen during training (``value``; -1 before any evaluation)."""
-
-    def __init__(self, metric: str = "eval_macro_f1") -> None:
-        self.metric, self.value = metric, -1.0
-
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Optional[Dict[str, float]] = None,
-                    **kwargs: Any) -> None:
-        value = (metrics or {}).get(self.metric)
-        if value is not None:
-            self.value = max(self.value, float(value))
-
-
 class BestWeights(TrainerCallback):
     """Keep an in-memory copy of the weights with the best validation macro-F1, and stop early.
 
     The Trainer's own best-model reload reads the checkpoint file back with ``load_state_dict``; a model
     loaded from an encoder checkpoint is saved with ``LayerNorm.gamma``/``beta`` keys, which that reload
     misses, so the LayerNorms would stay at the last epoch's values. Copying the tensors avoids file keys
-    altogether: the returned model is exactly the best evaluation's weights.
+    altogether: the returned model is exactly the best evaluation's weights. With ``keep_weights=False`` it
+    only records the best score (``best``), e.g. for a trial run whose model is thrown away.
     """
 
-    def __init__(self, metric: str = "eval_macro_f1", patience: Optional[int] = None) -> None:
-        self.metric, self.patience = metric, patience
+    def __init__(self, metric: str = "eval_macro_f1", patience: Optional[int] = None,
+                 keep_weights: bool = True) -> None:
+        self.metric, self.patience, self.keep_weights = metric, patience, keep_weights
         self.best: Optional[float] = None
         self.best_step: Optional[int] = None
         self.state_dict: Optional[Dict[str, torch.Tensor]] = None
@@ -114,7 +103,9 @@ class BestWeights(TrainerCallback):
             return
         if self.best is None or value > self.best:
             self.best, self.best_step, self.bad_evals = value, state.global_step, 0
-            self.state_dict = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            if self.keep_weights:
+                self.state_dict = {k: v.detach().to("cpu", copy=True)
+                                   for k, v in model.state_dict().items()}
         else:
             self.bad_evals += 1
             if self.patience and self.bad_evals >= self.patience:
