@@ -25,6 +25,7 @@ _EXPORTS = {
     "TorchInt8ModelForSequenceClassification": ".formats.torch_int8",
     "IncInt8ModelForSequenceClassification": ".formats.inc",
     "SparseModelForSequenceClassification": ".formats.sparse", "save_sparse": ".formats.sparse",
+    "PrunedHeadsModelForSequenceClassification": ".formats.pruned_heads",
     "OptimumBengaliError": ".errors", "RecipeError": ".errors", "DataError": ".errors", "ModelError": ".errors",
 }
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .formats import loader_of
+from .formats import loader_kwargs_of, loader_of
 from .paths import looks_like_local_path
 from .recipe import Recipe
 from .runtime import describe, saved_ov_config
@@ -87,6 +87,8 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
     load = f"from {loader_of(fmt)} as Model"
     stored = saved_ov_config(folder) if fmt == "openvino" else {}
     load_args = f", ov_config={stored!r}" if stored else ""  # the runtime settings it was measured with
+    if loader_kwargs_of(fmt):
+        load_args += f", {loader_kwargs_of(fmt)}"
     if normalization == "banglabert":
         prepare = ("from optimum_bengali import normalize_bengali  # the csebuetnlp normalizer, as in training\n"
                    'texts = [normalize_bengali("আমি আজ খুব খুশি", banglabert=True)]\n')

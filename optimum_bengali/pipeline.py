@@ -257,7 +257,7 @@ def apply_recipe(
                 break  # what follows the training (quantization, export) is the main process's alone
             logger.info("step %d/%d: %s", i + 1, len(recipe.steps), step.type_name)
             t0 = time.perf_counter()
-            if state.format in ("pytorch", "sparse"):  # a trainable PyTorch model (quantization comes last)
+            if FORMATS[state.format].trainable:  # a PyTorch model steps may still train (quantization comes last)
                 state.counts = parameter_counts(state.model)
             state.report.append({"step": i, "type": step.type_name})
             step.apply(state)

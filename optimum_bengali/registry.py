@@ -1,28 +1,71 @@
-"""The one registry of recipe steps: a step type name maps to its settings class.
+"""Registries: a name maps to what implements it, in one style for every kind of plug-in.
 
-A new technique is one module that defines a :class:`~optimum_bengali.steps.Step` subclass
-decorated with :func:`register_step`, plus one import line in ``optimum_bengali/steps_index.py``.
-This module imports no step: the recipe layer, above the steps, imports ``steps_index``.
+Steps (``type:`` in recipes), pruning methods (``method:``) and quantization backends (``backend:``) each have
+one :class:`Registry`; an implementation registers itself with the registry's decorator in its own module, so a
+new technique, method or backend is one module plus one import line (``steps_index.py`` for steps, the
+package ``__init__`` for methods and backends). This module imports no implementation.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Type, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from .steps import Step
 
-STEP_REGISTRY: Dict[str, Type["Step"]] = {}
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Names of one kind (``kind``, e.g. "pruning method") mapped to their implementation, plus optional facts
+    about each (``info``, e.g. the modes a quantization backend supports)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: Dict[str, T] = {}
+        self._info: Dict[str, Dict[str, Any]] = {}
+
+    def register(self, name: str, **info: Any) -> Callable[[T], T]:
+        """Decorator: make the decorated class or function available under ``name``."""
+
+        def wrap(obj: T) -> T:
+            if name in self._items and self._items[name] is not obj:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = obj
+            self._info[name] = dict(info)
+            return obj
+
+        return wrap
+
+    def __getitem__(self, name: str) -> T:
+        if name not in self._items:
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items)) or 'none'}")
+        return self._items[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def info(self, name: str) -> Dict[str, Any]:
+        """The facts ``name`` was registered with."""
+        self[name]
+        return dict(self._info[name])
+
+    def names(self) -> list:
+        return sorted(self._items)
+
+    def as_dict(self) -> Dict[str, T]:
+        return dict(self._items)
+
+
+STEPS: Registry[Type["Step"]] = Registry("step type")
 
 
 def register_step(name: str) -> Callable[[Type["Step"]], Type["Step"]]:
     """Class decorator: make a :class:`Step` subclass available as ``type: <name>`` in recipes."""
 
     def wrap(cls: Type["Step"]) -> Type["Step"]:
-        if name in STEP_REGISTRY and STEP_REGISTRY[name] is not cls:
-            raise ValueError(f"step type {name!r} is registered twice")
+        STEPS.register(name)(cls)
         cls.type_name = name
-        STEP_REGISTRY[name] = cls
         return cls
 
     return wrap
@@ -30,4 +73,4 @@ def register_step(name: str) -> Callable[[Type["Step"]], Type["Step"]]:
 
 def registered_steps() -> Dict[str, Type["Step"]]:
     """The step types registered so far (``optimum_bengali.recipe.available_steps`` loads the built-in ones)."""
-    return dict(STEP_REGISTRY)
+    return STEPS.as_dict()

@@ -135,9 +135,7 @@ class Step:
                    and f.default_factory is dataclasses.MISSING and f.name not in values]
         if missing:
             raise SettingError(missing[0], "is required")
-        step = cls(**values)
-        step.check()
-        return step
+        return cls(**values)  # __post_init__ checks bounds and cross-field rules
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -151,6 +149,7 @@ class Step:
             if hi is not None and (value > hi or (f.metadata.get("max_exclusive") and value == hi)):
                 op = "<" if f.metadata.get("max_exclusive") else "<="
                 raise SettingError(f.name, f"must be {op} {hi}, got {value}")
+        self.check()  # steps built in Python are checked like steps read from YAML
 
     def check(self) -> None:
         """Cross-field checks; raise :class:`SettingError`. Bounds are checked already."""

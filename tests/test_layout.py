@@ -88,3 +88,23 @@ def test_low_modules_do_not_import_techniques_or_formats():
     for low in ("optimum_bengali.modeling", "optimum_bengali.data", "optimum_bengali.registry",
                 "optimum_bengali.steps", "optimum_bengali.state", "optimum_bengali.runtime"):
         assert not [t for t in graph[low] if t.startswith(high)], low
+
+
+def test_steps_methods_and_backends_share_one_registry_style():
+    """Every ``method:``/``backend:`` a recipe may name is registered by its module, and nothing dispatches on
+    module-path strings (only the package root imports names lazily)."""
+    import typing
+
+    from optimum_bengali.pruning.methods import PRUNING_METHODS
+    from optimum_bengali.quantization.backends import QUANTIZATION_BACKENDS
+    from optimum_bengali.recipe import available_steps
+    from optimum_bengali.registry import STEPS
+
+    steps = available_steps()
+    assert sorted(steps) == STEPS.names()
+    method = typing.get_type_hints(steps["prune"])["method"]
+    backend = typing.get_type_hints(steps["quantize"])["backend"]
+    assert sorted(typing.get_args(method)) == PRUNING_METHODS.names() == ["magnitude", "structured"]
+    assert sorted(typing.get_args(backend)) == QUANTIZATION_BACKENDS.names() == ["inc", "openvino", "torch"]
+    users = [p.name for p in PACKAGE.rglob("*.py") if "import_module(" in p.read_text(encoding="utf-8")]
+    assert users == ["__init__.py"], users

@@ -55,13 +55,13 @@ def test_existing_output_is_not_overwritten(tiny_teacher_dir, small_data, tmp_pa
 
 def test_failed_run_leaves_no_half_written_folder(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
     from optimum_bengali.formats.torch_int8 import save_int8
-    from optimum_bengali.quantization import torch_dynamic
+    from optimum_bengali.quantization.step import QuantizeStep
 
     def boom(step, state):
         save_int8(state.model, state.work_dir / "partial")  # something is already written ...
         raise RuntimeError("interrupted")  # ... when the run fails
 
-    monkeypatch.setattr(torch_dynamic, "quantize", boom)
+    monkeypatch.setattr(QuantizeStep, "apply", boom)
     with pytest.raises(RuntimeError, match="interrupted"):
         apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, tmp_path / "out", progress=False)
     assert list(tmp_path.iterdir()) == [], "no output and no temporary folders may remain"

@@ -45,6 +45,9 @@ def test_unknown_step_type_names_file_step_and_field(tmp_path):
     ({"type": "prune", "sparsity": 1.0}, "'sparsity'"),
     ({"type": "prune", "sparsity": -0.1}, "'sparsity'"),
     ({"type": "prune", "method": "structured", "sparsity": 0.7}, "'sparsity'"),
+    ({"type": "prune", "method": "magnitude", "heads_keep": 0.5}, "'heads_keep'"),  # structured only
+    ({"type": "prune", "method": "structured", "ffn_keep": 1.0}, "'ffn_keep'"),     # removes nothing
+    ({"type": "prune", "method": "structured", "heads_keep": 0}, "'heads_keep'"),
     ({"type": "finetune", "epochs": True}, "'epochs'"),
 ])
 def test_bad_settings_name_the_field(tmp_path, step, field):
@@ -53,6 +56,14 @@ def test_bad_settings_name_the_field(tmp_path, step, field):
         load_recipe(path)
     msg = str(err.value)
     assert str(path) in msg and "step 1" in msg and field in msg
+
+
+def test_steps_built_in_python_are_checked_like_yaml():
+    from optimum_bengali.pruning.step import PruneStep
+    from optimum_bengali.steps import SettingError
+
+    with pytest.raises(SettingError, match="'heads_keep'"):
+        PruneStep(method="magnitude", heads_keep=0.5)
 
 
 def test_training_after_quantization_is_rejected(tmp_path):

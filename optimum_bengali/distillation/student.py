@@ -34,6 +34,9 @@ def cut_student(teacher: PreTrainedModel, num_layers: Optional[int] = None,
         raise ModelError(f"layers to keep must be in 0..{n_teacher - 1}, got {keep}")
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(keep)
+    heads = getattr(config, "attention_heads_per_layer", None)
+    if heads:  # a head-pruned teacher: the kept layers keep their head counts
+        config.attention_heads_per_layer = [heads[i] for i in keep]
     student = type(teacher)(config)
     new_index = {old: new for new, old in enumerate(keep)}
     state: Dict[str, torch.Tensor] = {}
@@ -59,6 +62,8 @@ def config_student(teacher: PreTrainedModel, num_layers: int, hidden_size: Optio
     """A randomly initialised student of the teacher's architecture with smaller dimensions."""
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = num_layers
+    if getattr(config, "attention_heads_per_layer", None):
+        config.attention_heads_per_layer = None  # a new model: every layer has num_attention_heads heads
     for name, value in (("hidden_size", hidden_size), ("num_attention_heads", num_attention_heads),
                         ("intermediate_size", intermediate_size)):
         if value is not None:

@@ -9,10 +9,10 @@ from typing import Any, Union
 from transformers import PreTrainedModel
 
 from ..modeling import check_sequence_classifier
-from . import inc, openvino, pytorch, sparse, torch_int8  # noqa: F401  (each registers its format)
+from . import inc, openvino, pruned_heads, pytorch, sparse, torch_int8  # noqa: F401  (each registers its format)
 from .registry import FORMATS, ModelFormat, register_format
 
-__all__ = ["FORMATS", "ModelFormat", "register_format", "model_format", "load_model", "loader_of"]
+__all__ = ["FORMATS", "ModelFormat", "register_format", "model_format", "load_model", "loader_of", "loader_kwargs_of"]
 
 
 def model_format(path: Union[str, Path]) -> str:
@@ -39,3 +39,8 @@ def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
 def loader_of(fmt: str) -> str:
     """``"<module> import <Class>"``: what a user loads a folder of format ``fmt`` with."""
     return FORMATS.get(fmt, FORMATS["pytorch"]).loader
+
+
+def loader_kwargs_of(fmt: str) -> str:
+    """Keyword arguments a user's ``from_pretrained`` call needs for a folder of format ``fmt`` (or "")."""
+    return FORMATS.get(fmt, FORMATS["pytorch"]).loader_kwargs

@@ -41,4 +41,4 @@ def load_pytorch(model: Union[str, Path], **kwargs: Any) -> PreTrainedModel:
 
 PYTORCH = register_format(ModelFormat(
     name="pytorch", marker=None, load=load_pytorch, save=save_pytorch,
-    loader="transformers import AutoModelForSequenceClassification"))
+    loader="transformers import AutoModelForSequenceClassification", trainable=True))

@@ -19,7 +19,9 @@ class ModelFormat:
     ``marker``: a file only this format writes (None for plain transformers folders, the fallback);
     ``load(folder, **kwargs)`` returns the model; ``save(model, folder)`` writes it (the pipeline calls it
     once, at the end of a recipe; the tokenizer is saved beside it); ``loader`` names the class a user loads
-    it with (for cards).
+    it with (for cards); ``trainable``: the loaded model is a PyTorch model that training steps can update
+    (its parameter counts are those of the model the last step trained); ``loader_kwargs``: what the card's
+    ``from_pretrained`` call adds (e.g. ``trust_remote_code=True`` for folders that carry their modeling file).
     """
 
     name: str
@@ -27,6 +29,8 @@ class ModelFormat:
     load: Callable[..., Any]
     save: Callable[[Any, Path], Any]
     loader: str
+    trainable: bool = False
+    loader_kwargs: str = ""
 
     def matches(self, folder: Path) -> bool:
         return self.marker is not None and (folder / self.marker).is_file()

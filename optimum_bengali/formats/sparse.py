@@ -69,4 +69,4 @@ class SparseModelForSequenceClassification(SparseCheckpointForSequenceClassifica
 SPARSE = register_format(ModelFormat(
     name="sparse", marker=SPARSE_FILE, save=save_sparse,
     load=lambda folder, **kwargs: SparseModelForSequenceClassification.from_pretrained(folder),
-    loader="optimum_bengali import SparseModelForSequenceClassification"))
+    loader="optimum_bengali import SparseModelForSequenceClassification", trainable=True))

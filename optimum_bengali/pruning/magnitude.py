@@ -9,6 +9,7 @@ from torch.nn.utils import prune
 from transformers import TrainerCallback
 
 from ..training.trainer import train_classifier
+from .methods import PRUNING_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -86,6 +87,7 @@ class GradualPruningCallback(TrainerCallback):
         return control
 
 
+@PRUNING_METHODS.register("magnitude")
 def run(step: "PruneStep", state: "CompressionState") -> None:
     """Apply the ``magnitude`` method of a ``prune`` step to ``state.model``."""
     model = state.model

@@ -1,21 +1,22 @@
-"""The ``prune`` recipe step: ``method: magnitude`` (unstructured) or ``method: structured`` (FFN neurons)."""
+"""The ``prune`` recipe step: ``method: magnitude`` (unstructured) or ``method: structured`` (FFN neurons and
+attention heads)."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
+from .methods import PRUNING_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
 
-METHODS = {"magnitude": ".magnitude", "structured": ".structured"}
-_ONLY = {"magnitude": ("sparsity", "scope", "schedule", "initial_sparsity", "update_every", "save"),
-         "structured": ("ffn_keep", "importance", "importance_samples")}
+_ONLY = {"magnitude": ("sparsity", "schedule", "initial_sparsity", "update_every", "save"),
+         "structured": ("ffn_keep", "heads_keep", "importance", "importance_samples", "recovery", "temperature",
+                        "alpha")}
 
 
 @register_step("prune")
@@ -31,7 +32,12 @@ class PruneStep(Step):
     default) keeps the plain ``from_pretrained`` folder.
     ``structured``: remove the least important FFN intermediate neurons (``importance``: ``gradient``
     x weight over ``importance_samples`` training rows, or ``magnitude``), keeping ``ffn_keep`` of them in
-    every layer, so the saved model has smaller matrices and reloads with plain ``from_pretrained``.
+    every layer, so the saved model has smaller matrices and reloads with plain ``from_pretrained``; and the
+    least important attention heads, keeping ``heads_keep`` of them (Michel et al. 2019: gradient of the loss
+    w.r.t. a gate on each head), over all layers (``scope: global``, layers may keep different counts) or in
+    each layer (``local``). A head-pruned model is saved in the ``pruned-heads`` format (loads with
+    ``trust_remote_code=True``). ``recovery``: ``finetune`` on the labels, or ``distil`` (black-box, with
+    ``temperature`` and ``alpha``) from the model as it was before this step.
     """
 
     method: Literal["magnitude", "structured"] = "magnitude"
@@ -41,7 +47,11 @@ class PruneStep(Step):
     initial_sparsity: float = setting(0.0, min=0, max=1, max_exclusive=True)
     update_every: int = setting(10, min=1, help="optimizer steps between mask updates (cubic)")
     save: Literal["dense", "sparse"] = "dense"
-    ffn_keep: float = setting(0.5, min=0, max=1, min_exclusive=True)
+    ffn_keep: float = setting(0.5, min=0, max=1, min_exclusive=True, help="share of FFN neurons kept")
+    heads_keep: float = setting(1.0, min=0, max=1, min_exclusive=True, help="share of attention heads kept")
+    recovery: Literal["finetune", "distil"] = "finetune"
+    temperature: float = setting(2.0, min=0, min_exclusive=True)
+    alpha: float = setting(0.5, min=0, max=1, help="weight of the soft (unpruned model) loss")
     importance: Literal["gradient", "magnitude"] = "gradient"
     importance_samples: int = setting(256, min=1)
     epochs: float = setting(1.0, min=0, min_exclusive=True)
@@ -67,10 +77,11 @@ class PruneStep(Step):
             for name in names:
                 if getattr(self, name) != defaults[name]:
                     raise SettingError(name, f"applies to method {other!r}, not {self.method!r}")
+        if self.method == "structured" and self.ffn_keep == 1 and self.heads_keep == 1:
+            raise SettingError("ffn_keep", "structured pruning with ffn_keep 1 and heads_keep 1 removes nothing")
         if self.initial_sparsity > self.sparsity:
             raise SettingError("initial_sparsity", f"must not exceed sparsity {self.sparsity}")
 
     def apply(self, state: "CompressionState") -> None:
         state.torch_model("prune")
-        module = importlib.import_module(METHODS[self.method], __package__)
-        module.run(self, state)
+        PRUNING_METHODS[self.method](self, state)  # registered by the package's method modules

@@ -1,16 +1,16 @@
-"""Structured pruning of FFN intermediate neurons: the saved model has smaller matrices.
+"""Structured pruning: FFN intermediate neurons and attention heads go; the saved model has smaller matrices.
 
-Each encoder layer keeps the same number of neurons (``config.intermediate_size`` is one number), so
-the result reloads with plain ``AutoModelForSequenceClassification.from_pretrained``.
-
-Attention heads are not removed: transformers 5 dropped ``prune_heads``/``config.pruned_heads``, so a
-model with fewer heads than ``hidden_size / head_dim`` would not reload with plain ``from_pretrained``.
+FFN: each encoder layer keeps the same number of neurons (``config.intermediate_size`` is one number), so the
+result reloads with plain ``AutoModelForSequenceClassification.from_pretrained``. Heads (:mod:`.heads`): layers
+may keep different numbers, so the model is saved in the ``pruned-heads`` format (its own small modeling file,
+``trust_remote_code=True``; an OpenVINO export of it needs no custom code).
 """
 
 from __future__ import annotations
 
+import copy
 import random
-from typing import TYPE_CHECKING, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 import torch
 from torch import nn
@@ -18,6 +18,8 @@ from transformers.pytorch_utils import prune_linear_layer
 
 from ..errors import ModelError
 from ..training.trainer import PaddingCollator, tokenize_split, train_classifier
+from .heads import head_counts, head_importance, heads_to_keep, prune_heads
+from .methods import PRUNING_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -34,21 +36,25 @@ def ffn_pairs(model: nn.Module) -> List[Tuple[nn.Linear, nn.Linear]]:
     return [(layer.intermediate.dense, layer.output.dense) for layer in layers]
 
 
+def importance_batches(state: "CompressionState", samples: int, max_length: int) -> List[Dict[str, Any]]:
+    """``samples`` training rows (drawn with the recipe's seed) as padded batches of 16 with labels."""
+    train = state.data.splits["train"]
+    rows = random.Random(state.seed).sample(range(len(train)), min(samples, len(train)))
+    ds = tokenize_split(state.tokenizer, train.select(rows), max_length)
+    collate = PaddingCollator(state.tokenizer)
+    return [collate([dict(ds[j]) for j in range(i, min(i + 16, len(ds)))]) for i in range(0, len(ds), 16)]
+
+
 def neuron_importance(model: nn.Module, state: "CompressionState", method: str, samples: int,
                       max_length: int) -> List[torch.Tensor]:
     """Importance of each FFN neuron per layer: ``|w * dL/dw|`` summed over its weights (gradient) or L1 norm."""
     pairs = ffn_pairs(model)
     if method == "magnitude":
         return [w_in.weight.detach().abs().sum(1) + w_out.weight.detach().abs().sum(0) for w_in, w_out in pairs]
-    train = state.data.splits["train"]
-    rows = random.Random(state.seed).sample(range(len(train)), min(samples, len(train)))
-    ds = tokenize_split(state.tokenizer, train.select(rows), max_length)
-    collate = PaddingCollator(state.tokenizer)
     scores = [torch.zeros(w_in.out_features) for w_in, _ in pairs]
     was_training = model.training
     model.eval()  # no dropout: the scores are then deterministic
-    for i in range(0, len(ds), 16):
-        batch = collate([dict(ds[j]) for j in range(i, min(i + 16, len(ds)))])
+    for batch in importance_batches(state, samples, max_length):
         model.zero_grad()
         model(**batch).loss.backward()
         for k, (w_in, w_out) in enumerate(pairs):
@@ -69,20 +75,51 @@ def prune_ffn(model: nn.Module, keep: int, scores: List[torch.Tensor]) -> nn.Mod
     return model
 
 
+@PRUNING_METHODS.register("structured")
 def run(step: "PruneStep", state: "CompressionState") -> None:
-    """Apply the ``structured`` method of a ``prune`` step to ``state.model``."""
+    """Apply the ``structured`` method of a ``prune`` step to ``state.model``: score FFN neurons and heads on the
+    unpruned model, remove the least important, then recover by fine-tuning or by distilling from the
+    unpruned model (``recovery``)."""
     model = state.model
-    before = model.config.intermediate_size
-    keep = max(1, int(round(step.ffn_keep * before)))
-    scores = neuron_importance(model, state, step.importance, step.importance_samples, step.max_length)
     params_before = sum(p.numel() for p in model.parameters())
-    prune_ffn(model, keep, scores)
+    info: Dict[str, Any] = {"method": "structured", "importance": step.importance}
+    teacher = copy.deepcopy(model).eval() if step.recovery == "distil" and step.max_steps != 0 else None
+    ffn_scores = head_scores = None
+    if step.ffn_keep < 1:
+        ffn_scores = neuron_importance(model, state, step.importance, step.importance_samples, step.max_length)
+    if step.heads_keep < 1:
+        batches = importance_batches(state, step.importance_samples, step.max_length) \
+            if step.importance == "gradient" else []
+        head_scores = head_importance(model, batches, step.importance)
+    if ffn_scores is not None:
+        before = model.config.intermediate_size
+        prune_ffn(model, max(1, int(round(step.ffn_keep * before))), ffn_scores)
+        info.update(intermediate_size_before=before, intermediate_size_after=model.config.intermediate_size)
+    if head_scores is not None:
+        info["heads_per_layer_before"] = head_counts(model)
+        keep = heads_to_keep(head_scores, step.heads_keep, step.scope)
+        model = prune_heads(model, keep)
+        info.update(heads_per_layer_after=head_counts(model), heads_kept=keep, heads_scope=step.scope)
+        state.format = "pruned-heads"
     if step.max_steps != 0:
+        extra: Dict[str, Any] = {}
+        if teacher is not None:
+            from ..distillation.cache import cached_teacher_logits
+            from ..distillation.trainer import DistillationTrainer
+
+            logits, hit = cached_teacher_logits(teacher, state.tokenizer, state.data.texts("train"),
+                                                state.data.fingerprint("train"), step.max_length,
+                                                progress=state.progress)
+            extra = {"trainer_class": DistillationTrainer, "train_extra": {"teacher_logits": logits},
+                     "trainer_kwargs": {"temperature": step.temperature, "alpha": step.alpha}}
+            info.update(recovery="distil from the unpruned model", teacher_logits_cache_hit=hit)
+        else:
+            info["recovery"] = "fine-tune"
         model = train_classifier(
             model, state.tokenizer, state.data, state.work_dir / "prune", epochs=step.epochs,
             learning_rate=step.learning_rate, batch_size=step.batch_size, max_length=step.max_length,
             seed=step.seed if step.seed is not None else state.seed, max_steps=step.max_steps,
-            progress=state.progress)
+            progress=state.progress, **extra)
     state.model = model
-    state.note(method="structured", intermediate_size_before=before, intermediate_size_after=keep,
-               parameters_before=params_before, parameters_after=sum(p.numel() for p in model.parameters()))
+    state.note(**info, parameters_before=params_before,
+               parameters_after=sum(p.numel() for p in model.parameters()))

@@ -1,4 +1,7 @@
 """Post-training quantization backends: OpenVINO/NNCF (default), torch dynamic int8, Neural Compressor.
 
-Each backend is one module exposing ``quantize(step, state)``; :mod:`.step` imports it on use.
+Each backend is one module whose ``quantize(step, state)`` registers itself in :mod:`.backends`; importing the
+package registers all of them (each imports its heavy library inside ``quantize``, on use).
 """
+
+from . import inc, openvino, torch_dynamic  # noqa: F401  (each registers its backend)

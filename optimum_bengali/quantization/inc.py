@@ -20,6 +20,7 @@ from transformers import PreTrainedModel
 from ..errors import ModelError
 from ..formats.inc import (IncInt8ModelForSequenceClassification, positional_inputs, require_inc, input_names,
                            save_inc)
+from .backends import QUANTIZATION_BACKENDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -119,6 +120,7 @@ def quantize_classifier(model: PreTrainedModel, tokenizer: Any, mode: str, calib
     return tuned, example, used
 
 
+@QUANTIZATION_BACKENDS.register("inc", modes=("dynamic", "static", "autotune"))
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
     """Run the INC mode of ``step``; the graph is written (INC's save needs the export's example inputs) to
     a work folder and loaded back from it, and the pipeline saves that in the inc format."""

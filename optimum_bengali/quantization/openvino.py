@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, List
 
 import numpy as np
 
+from .backends import QUANTIZATION_BACKENDS
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
     from .step import QuantizeStep
@@ -22,14 +24,16 @@ def export(model: Any, tokenizer: Any, folder: Path) -> Any:
     import torch
     from optimum.intel import OVModelForSequenceClassification
 
+    from ..formats.pruned_heads import is_head_pruned, save_pruned_heads
     from ..formats.pytorch import save_pytorch
 
-    save_pytorch(model, folder)
+    head_pruned = is_head_pruned(model)  # its folder carries its modeling file; the IR needs no custom code
+    (save_pruned_heads if head_pruned else save_pytorch)(model, folder)
     tokenizer.save_pretrained(folder)
     with warnings.catch_warnings():  # tracing warns about Python branches a classifier never takes
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         return OVModelForSequenceClassification.from_pretrained(str(folder), export=True, compile=False,
-                                                                load_in_8bit=False)
+                                                                load_in_8bit=False, trust_remote_code=head_pruned)
 
 
 def model_inputs(tokenizer: Any, texts: List[str], max_length: int, input_names: List[str],
@@ -115,6 +119,7 @@ def _accuracy_controlled(step: "QuantizeStep", state: "CompressionState", ov_mod
     ov_model.config.save_pretrained(out)
 
 
+@QUANTIZATION_BACKENDS.register("openvino", modes=("static", "weight_only", "accuracy_control"))
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
     """Run the OpenVINO quantization mode of ``step``; the IR is written to a work folder (NNCF and the
     embedding compression work on files) and loaded back; the pipeline saves it in the openvino format."""

@@ -1,25 +1,17 @@
-"""The ``quantize`` recipe step. Each backend lives in its own module and is imported on use."""
+"""The ``quantize`` recipe step. Each backend lives in its own module and registers itself in :mod:`.backends`."""
 
 from __future__ import annotations
 
-import importlib
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Literal
 
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
+from .backends import QUANTIZATION_BACKENDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
-
-#: backend name -> (module, modes it supports)
-BACKENDS = {
-    "openvino": (".openvino", ("static", "weight_only", "accuracy_control")),
-    "torch": (".torch_dynamic", ("dynamic",)),
-    "inc": (".inc", ("dynamic", "static", "autotune")),
-}
-
 
 @register_step("quantize")
 @dataclass
@@ -46,7 +38,7 @@ class QuantizeStep(Step):
     max_length: int = setting(128, min=8)
 
     def check(self) -> None:
-        modes = BACKENDS[self.backend][1]
+        modes = QUANTIZATION_BACKENDS.info(self.backend)["modes"]
         if self.mode not in modes:
             raise SettingError("mode", f"backend {self.backend!r} supports {', '.join(modes)}; "
                                        f"got {self.mode!r}")
@@ -59,6 +51,5 @@ class QuantizeStep(Step):
 
     def apply(self, state: "CompressionState") -> None:
         state.torch_model("quantize")
-        module = importlib.import_module(BACKENDS[self.backend][0], __package__)
-        module.quantize(self, state)
+        QUANTIZATION_BACKENDS[self.backend](self, state)
         state.note(backend=self.backend, mode=self.mode, format=state.format)

@@ -1,0 +1,113 @@
+"""Attention-head pruning: score every head, keep the best, and rebuild the model with fewer heads.
+
+Importance as in Michel et al. 2019 ("Are Sixteen Heads Really Better than One?"): a gate ``xi_h = 1`` multiplies
+each head's output, and a head's importance is ``sum over batches |dL/dxi_h|``, the loss change its removal
+would cause to first order; scores are normalised per layer (L2) so that layers compare for a global choice.
+The gates are forward hooks on the attention modules (transformers 5 has no ``head_mask``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, List, Sequence
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.pytorch_utils import prune_linear_layer
+
+from ..errors import ModelError
+from ..formats.pruned_heads import pruned_heads_class
+from ..formats.pruned_heads_modeling import HEADS_KEY, encoder_layers
+
+
+def head_counts(model: nn.Module) -> List[int]:
+    """Heads each encoder layer of ``model`` has now."""
+    return [layer.attention.self.num_attention_heads for layer in encoder_layers(model)]
+
+
+def head_importance(model: PreTrainedModel, batches: Iterable[dict], method: str = "gradient") -> List[torch.Tensor]:
+    """A score per head and layer (higher: more important), each layer's scores L2-normalised.
+
+    ``gradient``: ``|dL/dxi_h|`` summed over ``batches`` (dicts of model inputs with ``labels``); ``magnitude``:
+    the L1 norm of the head's query, key and value rows and attention-output columns.
+    """
+    layers = encoder_layers(model)
+    if method == "magnitude":
+        scores = []
+        for layer in layers:
+            att = layer.attention.self
+            d = att.attention_head_size
+            rows = sum(m.weight.detach().abs().reshape(-1, d, m.in_features).sum((1, 2))
+                       for m in (att.query, att.key, att.value))
+            cols = layer.attention.output.dense.weight.detach().abs().reshape(-1, att.num_attention_heads, d)
+            scores.append(rows + cols.sum((0, 2)))
+    else:
+        gates = [torch.ones(layer.attention.self.num_attention_heads, requires_grad=True) for layer in layers]
+        hooks = [layer.attention.self.register_forward_hook(_gate(gate)) for layer, gate in zip(layers, gates)]
+        scores = [torch.zeros_like(g) for g in gates]
+        was_training = model.training
+        model.eval()  # no dropout: the scores are deterministic
+        try:
+            for batch in batches:
+                model.zero_grad()
+                loss = model(**batch).loss
+                grads = torch.autograd.grad(loss, gates)
+                for score, grad in zip(scores, grads):
+                    score += grad.detach().abs()
+        finally:
+            for hook in hooks:
+                hook.remove()
+            model.zero_grad()
+            model.train(was_training)
+    return [s / s.norm().clamp(min=1e-12) for s in scores]
+
+
+def _gate(gate: torch.Tensor) -> Callable:
+    def hook(module: nn.Module, inputs: tuple, output: tuple) -> tuple:
+        context = output[0]  # (batch, tokens, heads * head_size)
+        shape = context.shape
+        gated = (context.view(*shape[:-1], gate.numel(), -1) * gate.view(-1, 1).to(context.dtype)).view(shape)
+        return (gated, *output[1:])
+
+    return hook
+
+
+def heads_to_keep(scores: Sequence[torch.Tensor], keep: float, scope: str = "global") -> List[List[int]]:
+    """Indices of the heads each layer keeps: the best ``keep`` share of all heads (``global``: layers may keep
+    different counts) or of each layer's heads (``local``); every layer keeps at least one head."""
+    if scope == "global":
+        n = max(len(scores), int(round(keep * sum(len(s) for s in scores))))
+        flat = sorted(((float(v), i, h) for i, s in enumerate(scores) for h, v in enumerate(s)), reverse=True)
+        chosen = {(i, int(torch.argmax(s))) for i, s in enumerate(scores)}  # every layer keeps its best head
+        for _, i, h in flat:
+            if len(chosen) >= n:
+                break
+            chosen.add((i, h))
+        return [sorted(h for (j, h) in chosen if j == i) for i in range(len(scores))]
+    counts = [max(1, int(round(keep * len(s)))) for s in scores]
+    return [sorted(torch.topk(s, c).indices.tolist()) for s, c in zip(scores, counts)]
+
+
+def prune_heads(model: PreTrainedModel, keep: Sequence[Sequence[int]]) -> PreTrainedModel:
+    """A copy of ``model`` whose layer ``i`` keeps only heads ``keep[i]`` (weights sliced from the model).
+
+    The result is the architecture's pruned-heads class (see :mod:`optimum_bengali.formats.pruned_heads`), with
+    ``config.attention_heads_per_layer`` set, so it trains, saves and reloads like any classifier."""
+    layers = encoder_layers(model)
+    if len(keep) != len(layers):
+        raise ModelError(f"head lists for {len(keep)} layers; the model has {len(layers)}")
+    cls = pruned_heads_class(model)
+    for layer, heads in zip(layers, keep):
+        att = layer.attention.self
+        if not heads or any(not 0 <= h < att.num_attention_heads for h in heads):
+            raise ModelError(f"heads to keep must be 1..{att.num_attention_heads} indices in "
+                             f"0..{att.num_attention_heads - 1}, got {list(heads)}")
+        d = att.attention_head_size
+        index = torch.tensor([h * d + k for h in sorted(heads) for k in range(d)])
+        att.query, att.key, att.value = (prune_linear_layer(m, index, dim=0) for m in (att.query, att.key, att.value))
+        layer.attention.output.dense = prune_linear_layer(layer.attention.output.dense, index, dim=1)
+        att.num_attention_heads, att.all_head_size = len(heads), len(heads) * d
+    setattr(model.config, HEADS_KEY, [len(h) for h in keep])
+    pruned = cls(model.config)
+    pruned.load_state_dict(model.state_dict())
+    return pruned.to(next(model.parameters()).device).train(model.training)
