@@ -8,7 +8,6 @@ may keep different numbers, so the model is saved in the ``pruned-heads`` format
 
 from __future__ import annotations
 
-import copy
 import random
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
@@ -83,7 +82,17 @@ def run(step: "PruneStep", state: "CompressionState") -> None:
     model = state.model
     params_before = sum(p.numel() for p in model.parameters())
     info: Dict[str, Any] = {"method": "structured", "importance": step.importance}
-    teacher = copy.deepcopy(model).eval() if step.recovery == "distil" and step.max_steps != 0 else None
+    extra: Dict[str, Any] = {}
+    if step.recovery == "distil" and step.max_steps != 0:  # the unpruned model's logits, before it changes
+        from ..distillation.cache import cached_teacher_logits
+        from ..distillation.trainer import DistillationTrainer
+
+        logits, hit = cached_teacher_logits(model.eval(), state.tokenizer, state.data.texts("train"),
+                                            state.data.fingerprint("train"), step.max_length,
+                                            progress=state.progress)
+        extra = {"trainer_class": DistillationTrainer, "train_extra": {"teacher_logits": logits},
+                 "trainer_kwargs": {"temperature": step.temperature, "alpha": step.alpha}}
+        info.update(recovery="distil from the unpruned model", teacher_logits_cache_hit=hit)
     ffn_scores = head_scores = None
     if step.ffn_keep < 1:
         ffn_scores = neuron_importance(model, state, step.importance, step.importance_samples, step.max_length)
@@ -102,19 +111,7 @@ def run(step: "PruneStep", state: "CompressionState") -> None:
         info.update(heads_per_layer_after=head_counts(model), heads_kept=keep, heads_scope=step.scope)
         state.format = "pruned-heads"
     if step.max_steps != 0:
-        extra: Dict[str, Any] = {}
-        if teacher is not None:
-            from ..distillation.cache import cached_teacher_logits
-            from ..distillation.trainer import DistillationTrainer
-
-            logits, hit = cached_teacher_logits(teacher, state.tokenizer, state.data.texts("train"),
-                                                state.data.fingerprint("train"), step.max_length,
-                                                progress=state.progress)
-            extra = {"trainer_class": DistillationTrainer, "train_extra": {"teacher_logits": logits},
-                     "trainer_kwargs": {"temperature": step.temperature, "alpha": step.alpha}}
-            info.update(recovery="distil from the unpruned model", teacher_logits_cache_hit=hit)
-        else:
-            info["recovery"] = "fine-tune"
+        info.setdefault("recovery", "fine-tune")
         model = train_classifier(
             model, state.tokenizer, state.data, state.work_dir / "prune", epochs=step.epochs,
             learning_rate=step.learning_rate, batch_size=step.batch_size, max_length=step.max_length,
