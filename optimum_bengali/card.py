@@ -87,8 +87,8 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
     load = f"from {loader_of(fmt)} as Model"
     stored = saved_ov_config(folder) if fmt == "openvino" else {}
     load_args = f", ov_config={stored!r}" if stored else ""  # the runtime settings it was measured with
-    if loader_kwargs_of(fmt):
-        load_args += f", {loader_kwargs_of(fmt)}"
+    extra = loader_kwargs_of(fmt)  # e.g. trust_remote_code=True for folders that carry their modeling file
+    load_args += f", {extra}" if extra else ""
     if normalization == "banglabert":
         prepare = ("from optimum_bengali import normalize_bengali  # the csebuetnlp normalizer, as in training\n"
                    'texts = [normalize_bengali("আমি আজ খুব খুশি", banglabert=True)]\n')

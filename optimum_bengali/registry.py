@@ -42,9 +42,6 @@ class Registry(Generic[T]):
             raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items)) or 'none'}")
         return self._items[name]
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
     def info(self, name: str) -> Dict[str, Any]:
         """The facts ``name`` was registered with."""
         self[name]

@@ -56,6 +56,7 @@ def test_pruned_model_equals_the_model_with_those_heads_switched_off(four_head_d
     before = sum(p.numel() for p in model.parameters())
     pruned = prune_heads(model, keep)
     assert head_counts(pruned) == [2, 1, 3]
+    assert head_counts(model) == [4, 4, 4] and not hasattr(model.config, "attention_heads_per_layer")
     assert pruned.bert.encoder.layer[1].attention.self.query.weight.shape == (16, 64)
     assert pruned.bert.encoder.layer[1].attention.output.dense.weight.shape == (64, 16)
     assert sum(p.numel() for p in pruned.parameters()) < before

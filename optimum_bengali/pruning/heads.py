@@ -8,12 +8,12 @@ The gates are forward hooks on the attention modules (transformers 5 has no ``he
 
 from __future__ import annotations
 
+import copy
 from typing import Callable, Iterable, List, Sequence
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.pytorch_utils import prune_linear_layer
 
 from ..errors import ModelError
 from ..formats.pruned_heads import pruned_heads_class
@@ -89,14 +89,17 @@ def heads_to_keep(scores: Sequence[torch.Tensor], keep: float, scope: str = "glo
 
 
 def prune_heads(model: PreTrainedModel, keep: Sequence[Sequence[int]]) -> PreTrainedModel:
-    """A copy of ``model`` whose layer ``i`` keeps only heads ``keep[i]`` (weights sliced from the model).
+    """A new model whose layer ``i`` keeps only heads ``keep[i]``, with the kept heads' weights; ``model`` is
+    left as it is.
 
     The result is the architecture's pruned-heads class (see :mod:`optimum_bengali.formats.pruned_heads`), with
-    ``config.attention_heads_per_layer`` set, so it trains, saves and reloads like any classifier."""
+    ``config.attention_heads_per_layer`` set; that class builds the smaller projections, so it trains, saves and
+    reloads like any classifier."""
     layers = encoder_layers(model)
     if len(keep) != len(layers):
         raise ModelError(f"head lists for {len(keep)} layers; the model has {len(layers)}")
-    cls = pruned_heads_class(model)
+    names = {id(module): name for name, module in model.named_modules()}
+    state = model.state_dict()
     for layer, heads in zip(layers, keep):
         att = layer.attention.self
         if not heads or any(not 0 <= h < att.num_attention_heads for h in heads):
@@ -104,10 +107,14 @@ def prune_heads(model: PreTrainedModel, keep: Sequence[Sequence[int]]) -> PreTra
                              f"0..{att.num_attention_heads - 1}, got {list(heads)}")
         d = att.attention_head_size
         index = torch.tensor([h * d + k for h in sorted(heads) for k in range(d)])
-        att.query, att.key, att.value = (prune_linear_layer(m, index, dim=0) for m in (att.query, att.key, att.value))
-        layer.attention.output.dense = prune_linear_layer(layer.attention.output.dense, index, dim=1)
-        att.num_attention_heads, att.all_head_size = len(heads), len(heads) * d
-    setattr(model.config, HEADS_KEY, [len(h) for h in keep])
-    pruned = cls(model.config)
-    pruned.load_state_dict(model.state_dict())
+        for module in (att.query, att.key, att.value):  # a head is a block of output rows ...
+            for part in ("weight", "bias"):
+                key = f"{names[id(module)]}.{part}"
+                state[key] = state[key].index_select(0, index)
+        key = f"{names[id(layer.attention.output.dense)]}.weight"  # ... and of the output's input columns
+        state[key] = state[key].index_select(1, index)
+    config = copy.deepcopy(model.config)
+    setattr(config, HEADS_KEY, [len(h) for h in keep])
+    pruned = pruned_heads_class(model)(config)
+    pruned.load_state_dict(state)
     return pruned.to(next(model.parameters()).device).train(model.training)
