@@ -10,7 +10,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from .formats import loader_kwargs_of, loader_of
 from .paths import looks_like_local_path
 from .recipe import Recipe
-from .runtime import describe, saved_ov_config
+from .runtime import describe, saved_ov_config, saved_static_lengths
 
 
 def _fmt_bytes(n: Optional[float]) -> str:
@@ -100,6 +100,12 @@ def write_model_card(folder: Path, recipe: Recipe, source: str, metrics: Dict[st
         normalization_note = ("Text normalization: the tokenizer applies Unicode NFKC itself, as training did, "
                               "so raw text gives the tokens the model was measured on." if normalization else
                               "Text normalization: none.")
+    lengths = saved_static_lengths(folder) if fmt == "openvino" else None
+    static_note = ("\n\nThe latency above was measured with static-shape length buckets "
+                   f"({', '.join(map(str, lengths))} tokens: each batch padded to the next one, one compiled model "
+                   "per shape). `optimum_bengali.load_model(folder)` applies them; the plain `from_pretrained` "
+                   "above runs the same weights with dynamic shapes (same predictions, slower at batch 1)."
+                   if lengths else "")
     body = f"""
 # {name}
 
@@ -127,6 +133,6 @@ tokenizer = AutoTokenizer.from_pretrained("path/or/repo-id")
 print(model.config.id2label[int(logits.argmax(-1))])
 ```
 
-{normalization_note}
+{normalization_note}{static_note}
 """
     ModelCard("---\n" + card_data.to_yaml() + "\n---\n" + body).save(folder / "README.md")

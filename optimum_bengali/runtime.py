@@ -12,10 +12,12 @@ import json
 import os
 import platform
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 #: file in an OpenVINO output folder with the ``ov_config`` it should be compiled with
 OPENVINO_RUNTIME_FILE = "openvino_runtime.json"
+#: keys of that file that belong to this package, not to OpenVINO's ``ov_config``
+OWN_KEYS = ("static_lengths",)
 
 _threads: Optional[int] = None
 
@@ -37,11 +39,20 @@ def set_threads(threads: Optional[int]) -> int:
 
 
 def saved_ov_config(folder: Union[str, Path]) -> Dict[str, str]:
-    """The OpenVINO settings stored with a model folder (e.g. ``INFERENCE_PRECISION_HINT``)."""
+    """The OpenVINO settings stored with a model folder (e.g. ``INFERENCE_PRECISION_HINT``); this package's own
+    keys there (``static_lengths``) are not OpenVINO properties and are left out."""
+    return {str(k): str(v) for k, v in _runtime_file(folder).items() if k not in OWN_KEYS}
+
+
+def saved_static_lengths(folder: Union[str, Path]) -> Optional[List[int]]:
+    """The static-shape bucket lengths stored with a model folder, or None (dynamic shapes)."""
+    value = _runtime_file(folder).get("static_lengths")
+    return [int(v) for v in value] if value else None
+
+
+def _runtime_file(folder: Union[str, Path]) -> Dict[str, Any]:
     path = Path(folder) / OPENVINO_RUNTIME_FILE
-    if not path.is_file():
-        return {}
-    return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def ov_config(folder: Union[str, Path]) -> Dict[str, str]:
@@ -101,6 +112,8 @@ def runtime_settings(model: Any) -> Dict[str, Any]:
         out.update(engine="openvino", precision=prop("INFERENCE_PRECISION_HINT"),
                    threads=int(prop("INFERENCE_NUM_THREADS")), streams=int(prop("NUM_STREAMS")),
                    performance_hint=prop("PERFORMANCE_HINT"), execution_mode=prop("EXECUTION_MODE_HINT"))
+        if getattr(model, "static_lengths", None):
+            out["static_lengths"] = list(model.static_lengths)
     else:
         dtype = next((p.dtype for p in model.parameters()), torch.float32) if isinstance(
             model, torch.nn.Module) else torch.float32
@@ -121,6 +134,8 @@ def describe(settings: Dict[str, Any]) -> str:
     text = f"{settings.get('engine')} {settings.get('precision')}, {settings.get('threads')} threads"
     if settings.get("engine") == "openvino":
         text += f", {settings.get('streams')} stream(s), {settings.get('performance_hint')}"
+        if settings.get("static_lengths"):
+            text += ", static lengths " + "/".join(str(v) for v in settings["static_lengths"])
     elif settings.get("compiled"):
         text += ", torch.compile"
     return text

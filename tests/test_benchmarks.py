@@ -71,3 +71,15 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert again["run"] != "earlier" and again["seconds"] == first["seconds"]
     assert again["parameters"] == first["parameters"] and again["macro_f1"] == first["macro_f1"]
     assert "Every row measured in run" in (out / "results.md").read_text()
+
+    # the runtime options script measures every option on the kept OpenVINO model
+    import runtime_options
+
+    ro = tmp_path / "runtime"
+    model = out / "models" / "quant-static-int8"
+    assert runtime_options.main([str(model), "--data", str(bemoc_dir), "--output", str(ro), "--max-batches", "2",
+                                 "--rounds", "1", "--batch-sizes", "1,2"]) == 0
+    measured = json.loads((ro / "runtime_options.json").read_text())
+    assert [r["option"] for r in measured["rows"]] == list(runtime_options.OPTIONS)
+    assert all(r["steady_p50_ms_bs1"] > 0 and r["steady_p50_ms_bs2"] > 0 for r in measured["rows"])
+    assert "| static lengths 16/32/48/64/96/128 |" in (ro / "runtime_options.md").read_text()

@@ -149,3 +149,31 @@ def test_student_with_other_labels_is_rejected(tiny_teacher, tmp_path):
     teacher.save_pretrained(tmp_path)
     with pytest.raises(ModelError, match="label sets must be the same"):
         checkpoint_student(str(tmp_path), ["anger", "disgust", "fear", "joy", "sadness", "surprise"])
+
+
+def test_augmented_rows_train_on_the_teacher_only():
+    from optimum_bengali.distillation.augment import UNLABELLED, augment_texts
+
+    texts = ["আমি আজ খুব খুশি হয়েছি", "সে অন্ধকারে ভয় পেয়েছে", "এই খবরে আমরা সবাই দুঃখিত"]
+    a, b = augment_texts(texts, 3, seed=7), augment_texts(texts, 3, seed=7)
+    assert a == b and 0 < len(a) <= 9 and not set(a) & set(texts)
+    words = {w for t in texts for w in t.split()}
+    assert all(t.split() and set(t.split()) <= words for t in a)  # whole words only: no vowel sign cut off
+    s = torch.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0], [0.0, 2.0, 0.0]])
+    t = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    y = torch.tensor([0, 1, UNLABELLED])
+    T, a_ = 2.0, 0.5
+    soft = float(F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="batchmean")) * T * T
+    ce = float(F.cross_entropy(s[:2], y[:2]))  # the augmented row is left out of the hard loss
+    assert float(kd_loss(s, t, y, T, a_)) == pytest.approx(a_ * soft + (1 - a_) * ce, rel=1e-5)
+    only_aug = torch.full((3,), UNLABELLED)
+    assert float(kd_loss(s, t, only_aug, T, a_)) == pytest.approx(a_ * soft, rel=1e-5)
+
+
+def test_distil_with_augmentation_labels_extra_rows_by_teacher(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTIMUM_BENGALI_CACHE", str(tmp_path / "cache"))
+    result = apply_recipe(tiny_teacher_dir, _recipe("black_box", augment=2), small_data, tmp_path / "aug",
+                          measure_memory=False, measure_baseline=False, progress=False)
+    step = result.steps[0]
+    assert 300 < step["augmented_rows"] <= 600 and step["teacher_logits_cache_hit"] is False
+    assert np.isfinite(result.metrics["macro_f1"])

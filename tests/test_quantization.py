@@ -158,3 +158,38 @@ def test_inc_autotune_picks_a_config_and_saves(tiny_teacher_dir, small_data, tmp
                           measure_memory=False, progress=False, max_latency_batches=10)
     assert result.steps[0]["inc_mode"] in {"static", "dynamic"}
     assert result.metrics["format"] == "inc"
+
+
+def test_static_lengths_are_saved_and_give_the_dynamic_logits(tiny_teacher_dir, small_data, data, tmp_path):
+    from optimum.intel import OVModelForSequenceClassification
+
+    from optimum_bengali.formats.openvino_static import StaticLengthsModel
+    from optimum_bengali.runtime import saved_ov_config
+
+    recipe = {"name": "q8-static", "steps": [{"type": "quantize", "num_samples": 32, "static_lengths": [32, 16]}]}
+    out = tmp_path / "q8s"
+    result = apply_recipe(tiny_teacher_dir, recipe, small_data, out, measure_memory=False, measure_baseline=False,
+                          progress=False)
+    assert json.loads((out / "openvino_runtime.json").read_text())["static_lengths"] == [16, 32]
+    assert "static_lengths" not in saved_ov_config(out)  # not an OpenVINO property
+    assert "static-shape length buckets (16, 32 tokens" in (out / "README.md").read_text()
+    assert result.metrics["runtime"]["static_lengths"] == [16, 32]
+    model = load_model(out)
+    assert isinstance(model, StaticLengthsModel)
+    plain = OVModelForSequenceClassification.from_pretrained(out)  # plain optimum-intel: dynamic shapes
+    tok = load_tokenizer(out)
+    texts = data.texts("test")[:24]
+    short = [t for t in texts if len(tok(t)["input_ids"]) <= 32][:6]
+    long = [t for t in texts if len(tok(t, truncation=True, max_length=128)["input_ids"]) > 32][:2]
+    assert short and long
+    for batch in ([short[0]], short[:4], long):  # batch 1, batch 4 (padded to a bucket), longer than every bucket
+        enc = tok(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        got, ref = model(**enc).logits.numpy(), plain(**enc).logits.numpy()
+        assert np.abs(got - ref).max() < 1e-3
+    shapes = model.compiled_shapes()  # the long batch ran on the dynamic model: no shape of its own
+    assert {b for b, _ in shapes} == {1, len(short[:4])} and all(n in (16, 32) for _, n in shapes)
+    with pytest.raises(ValueError, match="static_lengths"):
+        load_recipe({"name": "x", "steps": [{"type": "quantize", "backend": "torch", "mode": "dynamic",
+                                             "static_lengths": [16]}]})
+    with pytest.raises(ValueError, match="positive"):
+        load_recipe({"name": "x", "steps": [{"type": "quantize", "static_lengths": [0, 16]}]})

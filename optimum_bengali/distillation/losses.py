@@ -13,7 +13,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: Optional[torch.Tensor]
     """``alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, labels)``.
 
     KL is averaged over the batch (``batchmean``). With no teacher logits only the cross-entropy counts;
-    with no labels only the soft term.
+    with no labels only the soft term. Rows labelled -100 (teacher-labelled augmentation) count in the soft
+    term only; the cross-entropy is the mean over the other rows.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -25,7 +26,11 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: Optional[torch.Tensor]
         loss = loss + (alpha if labels is not None else 1.0) * soft
     if labels is not None and (teacher_logits is None or alpha < 1):
         weight = 1.0 if teacher_logits is None else 1.0 - alpha
-        loss = loss + weight * F.cross_entropy(student_logits, labels)
+        labelled = labels != -100
+        if bool(labelled.all()):
+            loss = loss + weight * F.cross_entropy(student_logits, labels)
+        elif bool(labelled.any()):
+            loss = loss + weight * F.cross_entropy(student_logits[labelled], labels[labelled])
     return loss
 
 

@@ -9,6 +9,7 @@ from ..errors import ModelError
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
 from ..training.trainer import train_classifier
+from .augment import with_augmented_train
 from .cache import cached_teacher_logits
 from .student import checkpoint_student, config_student, cut_student, default_layers
 from .trainer import DistillationTrainer
@@ -35,6 +36,9 @@ class DistilStep(Step):
     ``checkpoint`` loads ``checkpoint`` (same label set required).
     ``mode``: ``black_box`` uses teacher logits only (computed once, cached on disk);
     ``white_box`` also matches hidden states (MSE) and attention maps (KL) over ``layer_map``.
+    ``augment``: this many noisy copies of each training sentence (word replacement, word dropout, span crop;
+    see :mod:`.augment`) are added to the training rows; only the teacher labels them. ``epochs`` count
+    passes over the enlarged training set.
     """
 
     trains = True
@@ -59,6 +63,7 @@ class DistilStep(Step):
     max_steps: int = -1
     warmup_ratio: float = setting(0.1, min=0, max=1)
     early_stopping_patience: Optional[int] = None
+    augment: int = setting(0, min=0, help="teacher-labelled noisy copies of each training sentence")
     seed: Optional[int] = None
     cache_dir: Optional[str] = None
 
@@ -104,9 +109,12 @@ class DistilStep(Step):
         extra = None
         info = {"student_layers": student.config.num_hidden_layers,
                 "teacher_layers": teacher.config.num_hidden_layers, "mode": self.mode}
+        data = with_augmented_train(state.data, self.augment, seed)
+        if self.augment:
+            info["augmented_rows"] = len(data.splits["train"]) - len(state.data.splits["train"])
         if self.mode == "black_box":
-            logits, hit = cached_teacher_logits(teacher, state.tokenizer, state.data.texts("train"),
-                                                state.data.fingerprint("train"), self.max_length,
+            logits, hit = cached_teacher_logits(teacher, state.tokenizer, data.texts("train"),
+                                                data.fingerprint("train"), self.max_length,
                                                 self.cache_dir, progress=state.progress)
             extra = {"teacher_logits": logits}
             info["teacher_logits_cache_hit"] = hit
@@ -125,7 +133,7 @@ class DistilStep(Step):
                           attention_weight=self.attention_weight)
             info["layer_map"] = lm
         state.model = train_classifier(
-            student, student_tok, state.data, state.work_dir / "distil", epochs=self.epochs,
+            student, student_tok, data, state.work_dir / "distil", epochs=self.epochs,
             learning_rate=self.learning_rate, batch_size=self.batch_size, max_length=self.max_length, seed=seed,
             max_steps=self.max_steps, warmup_ratio=self.warmup_ratio,
             early_stopping_patience=self.early_stopping_patience, trainer_class=DistillationTrainer,

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Union
 
-from ..runtime import OPENVINO_RUNTIME_FILE, ov_config
+from ..runtime import OPENVINO_RUNTIME_FILE, ov_config, saved_static_lengths
+from .openvino_static import STATIC_LENGTHS_KEY, StaticLengthsModel
 from .registry import ModelFormat, register_format
 
 OPENVINO_FILE = "openvino_model.xml"
@@ -16,20 +17,29 @@ OPENVINO_FILE = "openvino_model.xml"
 def load_openvino(folder: Union[str, Path], **kwargs: Any) -> Any:
     from optimum.intel import OVModelForSequenceClassification
 
+    """The folder's IR with its saved runtime settings; with saved ``static_lengths`` (and no
+    ``static_lengths=None`` passed) a :class:`StaticLengthsModel` around it."""
+    lengths = kwargs.pop("static_lengths", saved_static_lengths(folder))
     kwargs["ov_config"] = {**ov_config(folder), **kwargs.get("ov_config", {})}
-    return OVModelForSequenceClassification.from_pretrained(str(folder), **kwargs)
+    model = OVModelForSequenceClassification.from_pretrained(str(folder), **kwargs)
+    return StaticLengthsModel(model, lengths) if lengths else model
 
 
 def save_openvino(model: Any, folder: Union[str, Path]) -> None:
     """The IR (weights as they are, no FP16 compression) and config; a precision the model was given
-    (``INFERENCE_PRECISION_HINT``, e.g. f32 by the ``export`` step) goes into ``openvino_runtime.json``,
-    which :func:`load_openvino` applies, so the folder runs as it was measured."""
+    (``INFERENCE_PRECISION_HINT``, e.g. f32 by the ``export`` step) and static-shape lengths
+    (``static_lengths``) go into ``openvino_runtime.json``, which :func:`load_openvino` applies, so the folder
+    runs as it was measured."""
     folder = Path(folder)
     model.save_pretrained(folder)
+    settings: dict = {}
     hint = (getattr(model, "ov_config", None) or {}).get("INFERENCE_PRECISION_HINT")
     if hint:
-        (folder / OPENVINO_RUNTIME_FILE).write_text(json.dumps({"INFERENCE_PRECISION_HINT": hint}, indent=2),
-                                                    encoding="utf-8")
+        settings["INFERENCE_PRECISION_HINT"] = hint
+    if getattr(model, STATIC_LENGTHS_KEY, None):
+        settings[STATIC_LENGTHS_KEY] = list(getattr(model, STATIC_LENGTHS_KEY))
+    if settings:
+        (folder / OPENVINO_RUNTIME_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
 
 
 OPENVINO = register_format(ModelFormat(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Literal
+from typing import TYPE_CHECKING, List, Literal, Optional
 
+from ..formats.openvino_static import StaticLengthsModel, check_static_lengths
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
 from .backends import QUANTIZATION_BACKENDS
@@ -26,6 +27,8 @@ class QuantizeStep(Step):
     backend ``torch``: ``dynamic`` int8 of every Linear layer (per-channel weights).
     backend ``inc`` (extra ``[inc]``): Intel Neural Compressor PT2E int8, ``dynamic``, ``static``
     (calibrated) or ``autotune`` (static, else dynamic, within ``max_macro_f1_drop`` on validation).
+    ``static_lengths`` (openvino): the saved folder runs each batch padded to the next of these token counts
+    with a model compiled for that static shape (see :mod:`optimum_bengali.formats.openvino_static`).
     """
 
     produces_final = True
@@ -36,12 +39,22 @@ class QuantizeStep(Step):
     compress_embeddings: bool = True
     max_macro_f1_drop: float = setting(0.01, min=0, max=1, help="accuracy_control/autotune: absolute drop")
     max_length: int = setting(128, min=8)
+    static_lengths: Optional[List[int]] = setting(
+        None, help="openvino: run each batch padded to the next of these lengths, one static-shape model each")
 
     def check(self) -> None:
         modes = QUANTIZATION_BACKENDS.info(self.backend)["modes"]
         if self.mode not in modes:
             raise SettingError("mode", f"backend {self.backend!r} supports {', '.join(modes)}; "
                                        f"got {self.mode!r}")
+        if self.static_lengths is not None:
+            if self.backend != "openvino":
+                raise SettingError("static_lengths", f"only the openvino backend has static shapes; "
+                                                     f"remove it or use backend: openvino (got {self.backend!r})")
+            try:
+                check_static_lengths(self.static_lengths)
+            except ValueError as err:
+                raise SettingError("static_lengths", str(err)) from None
 
     def calibration_texts(self, state: "CompressionState") -> List[str]:
         """``num_samples`` training sentences, drawn with the recipe seed."""
@@ -52,4 +65,8 @@ class QuantizeStep(Step):
     def apply(self, state: "CompressionState") -> None:
         state.torch_model("quantize")
         QUANTIZATION_BACKENDS[self.backend](self, state)
+        if self.static_lengths:
+            # the openvino format saves the lengths with the folder; loading it applies them again
+            state.model = StaticLengthsModel(state.model, self.static_lengths, state.tokenizer.pad_token_id)
+            state.note(static_lengths=state.model.static_lengths)
         state.note(backend=self.backend, mode=self.mode, format=state.format)
