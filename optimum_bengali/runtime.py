@@ -16,8 +16,10 @@ from typing import Any, Dict, List, Optional, Union
 
 #: file in an OpenVINO output folder with the ``ov_config`` it should be compiled with
 OPENVINO_RUNTIME_FILE = "openvino_runtime.json"
+#: key of that file holding static-shape bucket lengths (this package's, not an OpenVINO property)
+STATIC_LENGTHS_KEY = "static_lengths"
 #: keys of that file that belong to this package, not to OpenVINO's ``ov_config``
-OWN_KEYS = ("static_lengths",)
+OWN_KEYS = (STATIC_LENGTHS_KEY,)
 
 _threads: Optional[int] = None
 
@@ -46,7 +48,7 @@ def saved_ov_config(folder: Union[str, Path]) -> Dict[str, str]:
 
 def saved_static_lengths(folder: Union[str, Path]) -> Optional[List[int]]:
     """The static-shape bucket lengths stored with a model folder, or None (dynamic shapes)."""
-    value = _runtime_file(folder).get("static_lengths")
+    value = _runtime_file(folder).get(STATIC_LENGTHS_KEY)
     return [int(v) for v in value] if value else None
 
 

@@ -21,9 +21,7 @@ from typing import List, Sequence
 from datasets import Dataset, DatasetDict
 
 from ..data import LabelledData
-
-#: label of an augmented row: ignored by the hard-label loss (PyTorch's ``ignore_index``)
-UNLABELLED = -100
+from .losses import UNLABELLED
 
 
 def augment_sentence(words: Sequence[str], vocabulary: Sequence[str], rng: random.Random, replace: float = 0.15,

@@ -7,6 +7,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+#: label of a row without a gold label (teacher-labelled augmentation): left out of the cross-entropy
+UNLABELLED = -100
+
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: Optional[torch.Tensor], labels: Optional[torch.Tensor],
             temperature: float = 2.0, alpha: float = 0.5) -> torch.Tensor:
@@ -26,7 +29,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: Optional[torch.Tensor]
         loss = loss + (alpha if labels is not None else 1.0) * soft
     if labels is not None and (teacher_logits is None or alpha < 1):
         weight = 1.0 if teacher_logits is None else 1.0 - alpha
-        labelled = labels != -100
+        labelled = labels != UNLABELLED
         if bool(labelled.all()):
             loss = loss + weight * F.cross_entropy(student_logits, labels)
         elif bool(labelled.any()):

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Union
 
-from ..runtime import OPENVINO_RUNTIME_FILE, ov_config, saved_static_lengths
-from .openvino_static import STATIC_LENGTHS_KEY, StaticLengthsModel
+from ..runtime import OPENVINO_RUNTIME_FILE, STATIC_LENGTHS_KEY, ov_config, saved_static_lengths
+from .openvino_static import StaticLengthsModel
 from .registry import ModelFormat, register_format
 
 OPENVINO_FILE = "openvino_model.xml"

@@ -19,9 +19,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-#: key of the bucket lengths in ``openvino_runtime.json`` (not an OpenVINO property)
-STATIC_LENGTHS_KEY = "static_lengths"
-
 
 def check_static_lengths(lengths: Optional[Sequence[int]]) -> Optional[List[int]]:
     """The lengths sorted and de-duplicated; a one-line ``ValueError`` for an empty list or a length < 1."""
