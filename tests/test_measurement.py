@@ -122,3 +122,35 @@ def test_openvino_export_is_fp32_and_records_its_precision(tiny_teacher_dir, sma
     assert result.metrics["weight_bytes"] > 0.9 * result.baseline["weight_bytes"]
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "ov_config={'INFERENCE_PRECISION_HINT': 'f32'}" in card
+
+
+def test_openvino_export_with_static_lengths_keeps_fp32_and_caps_compiled_copies(tiny_teacher_dir, small_data,
+                                                                                data, tmp_path):
+    import json
+
+    import pytest
+
+    from optimum_bengali import apply_recipe, load_model, load_recipe, load_tokenizer
+    from optimum_bengali.evaluation import predict_logits
+    from optimum_bengali.formats.openvino_static import StaticLengthsModel
+
+    recipe = {"name": "ov-static", "steps": [{"type": "export", "static_lengths": [64, 16, 32]}]}
+    out = tmp_path / "ovs"
+    result = apply_recipe(tiny_teacher_dir, recipe, small_data, out, measure_memory=False, measure_baseline=False,
+                          progress=False)
+    assert json.loads((out / "openvino_runtime.json").read_text()) == {
+        "INFERENCE_PRECISION_HINT": "f32", "static_lengths": [16, 32, 64]}
+    assert result.metrics["runtime"]["static_lengths"] == [16, 32, 64]
+    model = load_model(out)
+    assert isinstance(model, StaticLengthsModel)
+    texts = data.texts("test")[:32]
+    ref = predict_logits(load_model(tiny_teacher_dir), load_tokenizer(tiny_teacher_dir), texts)
+    np.testing.assert_allclose(predict_logits(model, load_tokenizer(out), texts), ref, atol=1e-4)
+    # at most max_shapes compiled copies are kept, least recently used dropped first
+    capped = StaticLengthsModel(model._inner, [16, 32, 64], max_shapes=2)
+    tok = load_tokenizer(out)
+    for batch in ([texts[0]], texts[:2], texts[:3], [texts[0]]):
+        capped(**tok(batch, padding="max_length", max_length=16, truncation=True, return_tensors="pt"))
+    assert capped.compiled_shapes() == [(1, 16), (3, 16)]
+    with pytest.raises(ValueError, match="positive"):
+        load_recipe({"name": "x", "steps": [{"type": "export", "static_lengths": [-4]}]})

@@ -9,10 +9,11 @@ the model card), because on CPUs with native bfloat16 (AVX512-BF16, AMX) the plu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, List, Literal, Optional
 
+from ..formats.openvino_static import StaticLengthsModel, check_static_lengths
 from ..registry import register_step
-from ..steps import Step
+from ..steps import SettingError, Step, setting
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -29,12 +30,22 @@ class ExportStep(Step):
     ``precision``: ``f32`` (run everything in FP32, the exact peer of the PyTorch model), ``bf16``
     (bfloat16 inference; emulated and slow on CPUs without native bf16), or ``default`` (the CPU plugin's
     own choice: bf16 where the CPU has it, else f32). The precision in effect is read back and reported.
+    ``static_lengths``: as for ``quantize``, the saved folder runs each batch padded to the next of these
+    token counts with a model compiled for that static shape (:mod:`optimum_bengali.formats.openvino_static`).
     """
 
     produces_final = True
 
     backend: Literal["openvino"] = "openvino"
     precision: Literal["f32", "bf16", "default"] = "f32"
+    static_lengths: Optional[List[int]] = setting(
+        None, help="run each batch padded to the next of these lengths, one static-shape model each")
+
+    def check(self) -> None:
+        try:
+            check_static_lengths(self.static_lengths)
+        except ValueError as err:
+            raise SettingError("static_lengths", str(err)) from None
 
     def apply(self, state: "CompressionState") -> None:
         from ..quantization.openvino import export
@@ -48,5 +59,8 @@ class ExportStep(Step):
                               **({"INFERENCE_PRECISION_HINT": hint} if hint else {})}
         ov_model.compile()
         state.model = ov_model
+        if self.static_lengths:  # saved with the folder by the openvino format, applied again on loading
+            state.model = StaticLengthsModel(ov_model, self.static_lengths, state.tokenizer.pad_token_id)
+            state.note(static_lengths=state.model.static_lengths)
         state.format = "openvino"
         state.note(backend=self.backend, precision=self.precision, format=state.format)

@@ -15,10 +15,10 @@ OPENVINO_FILE = "openvino_model.xml"
 
 
 def load_openvino(folder: Union[str, Path], **kwargs: Any) -> Any:
-    from optimum.intel import OVModelForSequenceClassification
-
     """The folder's IR with its saved runtime settings; with saved ``static_lengths`` (and no
     ``static_lengths=None`` passed) a :class:`StaticLengthsModel` around it."""
+    from optimum.intel import OVModelForSequenceClassification
+
     lengths = kwargs.pop("static_lengths", saved_static_lengths(folder))
     kwargs["ov_config"] = {**ov_config(folder), **kwargs.get("ov_config", {})}
     model = OVModelForSequenceClassification.from_pretrained(str(folder), **kwargs)

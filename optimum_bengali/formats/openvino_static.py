@@ -14,10 +14,14 @@ ignores them and runs the same IR with dynamic shapes.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+#: compiled static copies kept at most (least recently used dropped first); each costs model memory
+MAX_STATIC_SHAPES = 24
 
 
 def check_static_lengths(lengths: Optional[Sequence[int]]) -> Optional[List[int]]:
@@ -39,16 +43,22 @@ def _numpy(x: Any) -> Optional[np.ndarray]:
 class StaticLengthsModel:
     """An ``OVModelForSequenceClassification`` that runs each batch at the next of ``static_lengths`` tokens.
 
-    One copy of the model is compiled (on first use) for each (batch size, length) seen; everything else
-    (``config``, ``ov_config``, ``request`` of the dynamic model, ...) is the wrapped model's.
+    One copy of the model is compiled (on first use) for each (batch size, length) seen, and at most
+    ``max_shapes`` copies are kept (the least recently used is dropped, and compiled again if it comes back),
+    so serving many batch sizes cannot grow memory without bound. Everything else (``config``, ``ov_config``,
+    ``request`` of the dynamic model, ...) is the wrapped model's.
     """
 
-    def __init__(self, model: Any, static_lengths: Sequence[int], pad_token_id: Optional[int] = None) -> None:
+    def __init__(self, model: Any, static_lengths: Sequence[int], pad_token_id: Optional[int] = None,
+                 max_shapes: int = MAX_STATIC_SHAPES) -> None:
+        if max_shapes < 1:
+            raise ValueError(f"max_shapes must be at least 1 (compiled copies kept); got {max_shapes}")
         self.__dict__["_inner"] = model
         self.__dict__["static_lengths"] = check_static_lengths(static_lengths)
         pad = pad_token_id if pad_token_id is not None else getattr(model.config, "pad_token_id", None)
         self.__dict__["_pad_id"] = int(pad or 0)
-        self.__dict__["_requests"] = {}
+        self.__dict__["_requests"] = OrderedDict()
+        self.__dict__["max_shapes"] = int(max_shapes)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["_inner"], name)
@@ -56,7 +66,9 @@ class StaticLengthsModel:
     def _request(self, batch: int, length: int) -> Any:
         key: Tuple[int, int] = (batch, length)
         request = self._requests.get(key)
-        if request is None:
+        if request is not None:
+            self._requests.move_to_end(key)
+        else:
             import openvino as ov
 
             inner = self._inner
@@ -65,6 +77,8 @@ class StaticLengthsModel:
             config = {k: str(v) for k, v in (getattr(inner, "ov_config", None) or {}).items()}
             request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
             self._requests[key] = request
+            while len(self._requests) > self.max_shapes:
+                self._requests.popitem(last=False)
         return request
 
     def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None, **kwargs: Any) -> Any:
@@ -91,5 +105,5 @@ class StaticLengthsModel:
     forward = __call__
 
     def compiled_shapes(self) -> List[Tuple[int, int]]:
-        """The (batch size, length) shapes compiled so far."""
+        """The (batch size, length) shapes compiled and kept now."""
         return sorted(self._requests)
