@@ -131,6 +131,7 @@ def test_openvino_export_with_static_lengths_keeps_fp32_and_caps_compiled_copies
     import pytest
 
     from optimum_bengali import apply_recipe, load_model, load_recipe, load_tokenizer
+    from optimum_bengali.data import load_data
     from optimum_bengali.evaluation import predict_logits
     from optimum_bengali.formats.openvino_static import StaticLengthsModel
 
@@ -154,3 +155,26 @@ def test_openvino_export_with_static_lengths_keeps_fp32_and_caps_compiled_copies
     assert capped.compiled_shapes() == [(1, 16), (3, 16)]
     with pytest.raises(ValueError, match="positive"):
         load_recipe({"name": "x", "steps": [{"type": "export", "static_lengths": [-4]}]})
+    # auto: the lengths follow the training split's token counts, and every training sentence fits one
+    auto = {"name": "ov-auto", "steps": [{"type": "export", "static_lengths": "auto", "max_length": 64}]}
+    result = apply_recipe(tiny_teacher_dir, auto, small_data, tmp_path / "ova", measure_memory=False,
+                          measure_baseline=False, progress=False)
+    lengths = result.metrics["runtime"]["static_lengths"]
+    train = load_data(small_data).texts("train")
+    counts = [len(x) for x in tok(train, truncation=True, max_length=64)["input_ids"]]
+    assert lengths == sorted(lengths) and all(n % 8 == 0 or n == 64 for n in lengths) and len(lengths) >= 2
+    assert lengths[-1] >= max(counts) and lengths[-1] <= 64
+    assert json.loads((tmp_path / "ova" / "openvino_runtime.json").read_text())["static_lengths"] == lengths
+
+
+def test_lengths_from_counts_rounds_quantiles_up_and_covers_the_longest():
+    import pytest
+
+    from optimum_bengali.formats.openvino_static import lengths_from_counts
+
+    counts = list(range(1, 101))  # quartiles 25.75 / 50.5 / 75.25, 90th 90.1, 99th 99.01, longest 100
+    assert lengths_from_counts(counts, max_length=128) == [32, 56, 80, 96, 104]
+    assert lengths_from_counts(counts, max_length=64) == [32, 56, 64]
+    assert lengths_from_counts([7] * 10, max_length=128) == [8]
+    with pytest.raises(ValueError, match="empty"):
+        lengths_from_counts([], max_length=128)

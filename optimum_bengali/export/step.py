@@ -9,9 +9,9 @@ the model card), because on CPUs with native bfloat16 (AVX512-BF16, AMX) the plu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Literal, Optional
+from typing import TYPE_CHECKING, List, Literal, Union
 
-from ..formats.openvino_static import StaticLengthsModel, check_static_lengths
+from ..formats.openvino_static import StaticLengthsModel, check_static_lengths, resolve_static_lengths
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
 
@@ -38,8 +38,10 @@ class ExportStep(Step):
 
     backend: Literal["openvino"] = "openvino"
     precision: Literal["f32", "bf16", "default"] = "f32"
-    static_lengths: Optional[List[int]] = setting(
-        None, help="run each batch padded to the next of these lengths, one static-shape model each")
+    static_lengths: Union[List[int], Literal["auto"], None] = setting(
+        None, help="run each batch padded to the next of these lengths, one static-shape model each; "
+                   "auto: lengths from the training split's token counts")
+    max_length: int = setting(128, min=8, help="static_lengths auto: the longest length counted")
 
     def check(self) -> None:
         try:
@@ -59,8 +61,10 @@ class ExportStep(Step):
                               **({"INFERENCE_PRECISION_HINT": hint} if hint else {})}
         ov_model.compile()
         state.model = ov_model
-        if self.static_lengths:  # saved with the folder by the openvino format, applied again on loading
-            state.model = StaticLengthsModel(ov_model, self.static_lengths, state.tokenizer.pad_token_id)
+        lengths = resolve_static_lengths(self.static_lengths, state.tokenizer, state.data.texts("train"),
+                                         self.max_length)
+        if lengths:  # saved with the folder by the openvino format, applied again on loading
+            state.model = StaticLengthsModel(ov_model, lengths, state.tokenizer.pad_token_id)
             state.note(static_lengths=state.model.static_lengths)
         state.format = "openvino"
         state.note(backend=self.backend, precision=self.precision, format=state.format)

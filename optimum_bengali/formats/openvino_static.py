@@ -7,6 +7,10 @@ of a batch-1 call. :class:`StaticLengthsModel` pads every batch up to the next o
 shape; a longer batch falls back to the dynamic model. Padding is appended on the right with attention
 mask 0, so the logits are those of the unpadded batch up to float rounding.
 
+``static_lengths: auto`` picks the lengths from the training sentences' token counts
+(:func:`lengths_from_counts`: their quartiles, 90th and 99th percentiles and the longest, rounded up to a
+multiple of 8), so most batches pad by a few tokens and every training-length batch has a static shape.
+
 The lengths are stored with a saved folder (``openvino_runtime.json``) by the ``export`` and ``quantize``
 steps, and :func:`optimum_bengali.load_model` applies them. ``OVModelForSequenceClassification.from_pretrained``
 ignores them and runs the same IR with dynamic shapes.
@@ -15,7 +19,7 @@ ignores them and runs the same IR with dynamic shapes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -24,14 +28,40 @@ import torch
 MAX_STATIC_SHAPES = 24
 
 
-def check_static_lengths(lengths: Optional[Sequence[int]]) -> Optional[List[int]]:
-    """The lengths sorted and de-duplicated; a one-line ``ValueError`` for an empty list or a length < 1."""
-    if lengths is None:
-        return None
+def check_static_lengths(lengths: Union[Sequence[int], str, None]) -> Optional[List[int]]:
+    """The lengths sorted and de-duplicated (``auto`` and None pass as they are); a one-line ``ValueError``
+    for an empty list or a length < 1."""
+    if lengths is None or lengths == "auto":
+        return lengths  # type: ignore[return-value]
     values = sorted({int(v) for v in lengths})
     if not values or values[0] < 1:
         raise ValueError(f"static_lengths must be positive token counts, e.g. [16, 32, 64, 128]; got {list(lengths)}")
     return values
+
+
+def lengths_from_counts(counts: Sequence[int], max_length: int, multiple: int = 8,
+                        quantiles: Sequence[float] = (0.25, 0.5, 0.75, 0.9, 0.99)) -> List[int]:
+    """Static lengths for sentences of these token counts: the ``quantiles`` of the counts and the longest
+    count, each rounded up to a multiple of ``multiple`` and capped at ``max_length``."""
+    if not len(counts):
+        raise ValueError("static_lengths: auto needs sentences to count; the training split is empty")
+    values = np.asarray(counts, dtype=float)
+    picks = [float(np.quantile(values, q)) for q in quantiles] + [float(values.max())]
+    return sorted({min(max_length, int(np.ceil(v / multiple)) * multiple) for v in picks})
+
+
+def lengths_for_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> List[int]:
+    """:func:`lengths_from_counts` of ``texts`` tokenized as the model sees them (truncated at ``max_length``)."""
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    return lengths_from_counts([len(x) for x in ids], max_length)
+
+
+def resolve_static_lengths(setting: Union[Sequence[int], str, None], tokenizer: Any, texts: Sequence[str],
+                           max_length: int) -> Optional[List[int]]:
+    """A step's ``static_lengths`` setting as lengths: ``auto`` from ``texts``, a list checked and sorted."""
+    if setting == "auto":
+        return lengths_for_texts(tokenizer, texts, max_length)
+    return check_static_lengths(setting)  # type: ignore[arg-type]
 
 
 def _numpy(x: Any) -> Optional[np.ndarray]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Literal, Optional
+from typing import TYPE_CHECKING, List, Literal, Union
 
-from ..formats.openvino_static import StaticLengthsModel, check_static_lengths
+from ..formats.openvino_static import StaticLengthsModel, check_static_lengths, resolve_static_lengths
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
 from .backends import QUANTIZATION_BACKENDS
@@ -39,8 +39,9 @@ class QuantizeStep(Step):
     compress_embeddings: bool = True
     max_macro_f1_drop: float = setting(0.01, min=0, max=1, help="accuracy_control/autotune: absolute drop")
     max_length: int = setting(128, min=8)
-    static_lengths: Optional[List[int]] = setting(
-        None, help="openvino: run each batch padded to the next of these lengths, one static-shape model each")
+    static_lengths: Union[List[int], Literal["auto"], None] = setting(
+        None, help="openvino: run each batch padded to the next of these lengths, one static-shape model each; "
+                   "auto: lengths from the training split's token counts")
 
     def check(self) -> None:
         modes = QUANTIZATION_BACKENDS.info(self.backend)["modes"]
@@ -65,8 +66,10 @@ class QuantizeStep(Step):
     def apply(self, state: "CompressionState") -> None:
         state.torch_model("quantize")
         QUANTIZATION_BACKENDS[self.backend](self, state)
-        if self.static_lengths:
+        lengths = resolve_static_lengths(self.static_lengths, state.tokenizer, state.data.texts("train"),
+                                         self.max_length)
+        if lengths:
             # the openvino format saves the lengths with the folder; loading it applies them again
-            state.model = StaticLengthsModel(state.model, self.static_lengths, state.tokenizer.pad_token_id)
+            state.model = StaticLengthsModel(state.model, lengths, state.tokenizer.pad_token_id)
             state.note(static_lengths=state.model.static_lengths)
         state.note(backend=self.backend, mode=self.mode, format=state.format)
