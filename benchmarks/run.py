@@ -88,8 +88,12 @@ def override(recipe: Any, max_steps: Optional[int], epochs: Optional[float], num
 
 
 def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any]], run_id: str,
-             teacher_fp: str) -> Dict[str, Any]:
-    """One results row: quality, the three latency figures at batch 1 and 8, runtime settings, sizes."""
+             teacher_fp: str, labels: Optional[List[int]] = None, num_labels: Optional[int] = None,
+             predictions: Optional[List[int]] = None) -> Dict[str, Any]:
+    """One results row: quality, the three latency figures at batch 1 and 8, runtime settings, sizes; with
+    the test ``labels`` and this row's and the teacher's ``predictions``, the 95% paired-bootstrap interval
+    of its macro-F1 change (``macro_f1_change_ci95``, points)."""
+    from optimum_bengali.evaluation import macro_f1_difference_ci
     from optimum_bengali.pipeline import compare
     from optimum_bengali.runtime import describe
 
@@ -115,10 +119,17 @@ def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any
                    end_to_end_speedup_bs1=c.get("end_to_end_speedup_bs1"), disk_ratio=c.get("bytes_on_disk_ratio"),
                    accuracy_change_points=c["accuracy_change_points"],
                    macro_f1_change_points=c["macro_f1_change_points"])
+    predictions = predictions if predictions is not None else metrics.get("predictions")
+    if predictions is not None:
+        row["predictions"] = list(predictions)
+        reference = (teacher or {}).get("predictions")
+        if labels is not None and reference is not None:
+            row["macro_f1_change_ci95"] = list(macro_f1_difference_ci(labels, predictions, reference,
+                                                                       num_labels=num_labels))
     return row
 
 
-COLUMNS = ("| recipe | run | format | runtime | acc | macro-F1 | ΔF1 (pts) | steady p50 ms bs1 | p95/p50 bs1 "
+COLUMNS = ("| recipe | run | format | runtime | acc | macro-F1 | ΔF1 (pts) | ΔF1 95% CI | steady p50 ms bs1 | p95/p50 bs1 "
            "| noise p95 bs1 | first call ms bs1 | steady p50 ms bs8 | speedup bs1 | speedup bs8 | params (M) | non-zero (M) "
            "| disk MB | disk ratio | model mem MB | peak RSS MB |")
 
@@ -128,8 +139,10 @@ def markdown_row(r: Dict[str, Any]) -> str:
     def f(v: Any, fmt: str, scale: float = 1.0) -> str:
         return "-" if v is None else format(v * scale, fmt)
 
+    interval = r.get("macro_f1_change_ci95")
+    ci = "-" if not interval or r["recipe"] == "teacher" else f"{interval[0]:+.2f} to {interval[1]:+.2f}"
     return (f"| {r['recipe']} | {r['run']} | {r['format']} | {r['runtime']} | {f(r['accuracy'], '.2f', 100)} | "
-            f"{f(r['macro_f1'], '.2f', 100)} | {f(r.get('macro_f1_change_points'), '+.2f')} | "
+            f"{f(r['macro_f1'], '.2f', 100)} | {f(r.get('macro_f1_change_points'), '+.2f')} | {ci} | "
             f"{r['steady_p50_ms_bs1']:.2f} | {r['steady_p95_over_p50_bs1']:.2f} | "
             f"{f(r.get('steady_noise_p95_bs1'), '.2f')} | {r['first_call_mean_ms_bs1']:.2f} | "
             f"{r['steady_p50_ms_bs8']:.2f} | {f(r.get('speedup_bs1'), '.2f')}x | {f(r.get('speedup_bs8'), '.2f')}x | "
@@ -140,14 +153,16 @@ def markdown_row(r: Dict[str, Any]) -> str:
 
 def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -> None:
     """``results.json``, ``results.csv``, ``results.md`` (table + how it was measured) and the plots."""
-    (out / "results.json").write_text(json.dumps({**info, "rows": rows}, indent=2, ensure_ascii=False))
-    keys = list(dict.fromkeys(k for r in rows for k in r if k != "runtime_settings"))
+    # each row's per-sentence predictions stay in rows/<recipe>.json (they make the intervals)
+    table = [{k: v for k, v in r.items() if k != "predictions"} for r in rows]
+    (out / "results.json").write_text(json.dumps({**info, "rows": table}, indent=2, ensure_ascii=False))
+    keys = list(dict.fromkeys(k for r in table for k in r if k != "runtime_settings"))
     with open(out / "results.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(table)
     lines = [COLUMNS, "|" + "---|" * COLUMNS.count(" | ") + "---|"]
-    lines += [markdown_row(r) for r in rows]
+    lines += [markdown_row(r) for r in table]
     m = info["machine"]
     lines += ["", f"Teacher: {info['teacher']} (fingerprint {info['teacher_fingerprint']}). Data: {info['data']} "
               f"(test split, {info['n_test']} sentences). Machine: {m['cpu']}, {m['cores']} cores (OpenVINO CPU "
@@ -161,7 +176,9 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
               "Runtime: engine and inference precision read back from the runtime, threads, OpenVINO streams "
               "and performance hint. Model memory = resident memory after loading and classifying 64 sentences "
               "minus before loading (runtime and tokenizer loaded first); peak RSS = the whole process, runtime "
-              "libraries included."]
+              "libraries included. ΔF1 95% CI: paired bootstrap of the row's macro-F1 minus the teacher's over "
+              "2,000 resamples of the test sentences (both scored on the same resamples; '-' where the row's "
+              "predictions were not kept)."]
     for note in info.get("notes", []):
         lines += ["", note]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -268,7 +285,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tqdm.auto import tqdm
 
     from optimum_bengali import apply_recipe, list_recipes, load_recipe
-    from optimum_bengali.evaluation import latency_method, measure_saved_model
+    from optimum_bengali.evaluation import latency_method, macro_f1_difference_ci, measure_saved_model
     from optimum_bengali.runtime import openvino_cpu_capabilities, set_threads
 
     threads = set_threads(args.threads)
@@ -314,8 +331,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     print(f"measuring the teacher (FP32 PyTorch, {threads} threads)")
     teacher_metrics = measure_saved_model(baseline_dir, texts, labels, memory=not args.no_memory,
-                                          max_latency_batches=args.max_latency_batches)
-    rows = [row_from("teacher", teacher_metrics, teacher_metrics, run_id, teacher_fp)]
+                                          max_latency_batches=args.max_latency_batches, predictions=True)
+    num_labels = len(data.label_names)
+    rows = [row_from("teacher", teacher_metrics, teacher_metrics, run_id, teacher_fp, labels, num_labels)]
     (out / "rows" / "teacher.json").write_text(json.dumps(rows[0], indent=2))
     notes: List[str] = []
     wanted = [n for item in args.recipes.split(",")
@@ -347,16 +365,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                     # same model, measured again in this run next to this run's teacher
                     counts = {k: old[k] for k in ("parameters", "nonzero_parameters") if old.get(k) is not None}
                     metrics = measure_saved_model(model_dir, texts, labels, memory=not args.no_memory,
-                                                  max_latency_batches=args.max_latency_batches, counts=counts)
-                    old = {**row_from(recipe.name, metrics, teacher_metrics, run_id, teacher_fp),
+                                                  max_latency_batches=args.max_latency_batches, counts=counts,
+                                                  predictions=True)
+                    old = {**row_from(recipe.name, metrics, teacher_metrics, run_id, teacher_fp, labels,
+                                      num_labels),
                            "seconds": old.get("seconds")}
                     row_file.write_text(json.dumps(old, indent=2))
+                elif old.get("predictions") is not None:  # kept row: its interval against this run's teacher
+                    old["macro_f1_change_ci95"] = list(macro_f1_difference_ci(
+                        labels, old["predictions"], teacher_metrics["predictions"], num_labels=num_labels))
                 rows.append(old)
                 continue
         t0 = time.perf_counter()
         result = apply_recipe(teacher_dir, recipe, data, model_dir, overwrite=True, measure_baseline=False,
                               measure_memory=not args.no_memory, max_latency_batches=args.max_latency_batches)
-        row = row_from(recipe.name, result.metrics, teacher_metrics, run_id, teacher_fp)
+        row = row_from(recipe.name, result.metrics, teacher_metrics, run_id, teacher_fp, labels, num_labels,
+                       result.predictions)
         row["seconds"] = round(time.perf_counter() - t0, 1)
         row_file.write_text(json.dumps(row, indent=2))
         rows.append(row)

@@ -44,6 +44,9 @@ class CompressionResult:
     #: False in the other processes of a ``torchrun`` / ``accelerate launch`` run: they train with the main
     #: process, then leave measuring and writing to it (their ``metrics`` are empty)
     main_process: bool = True
+    #: the predicted label of each test sentence, in order (kept out of the report; e.g. for confidence
+    #: intervals of a macro-F1 difference, :func:`optimum_bengali.evaluation.macro_f1_difference_ci`)
+    predictions: Optional[List[int]] = None
 
     def push_to_hub(self, repo_id: str, private: bool = False, token: Optional[str] = None,
                     commit_message: Optional[str] = None) -> str:
@@ -273,7 +276,9 @@ def apply_recipe(
         normalizing = save_normalization(staging, data.normalization)  # raw text at serving time = training text
         trained = True
         metrics = measure_saved_model(staging, test_texts, test_labels, memory=measure_memory,
-                                      max_latency_batches=max_latency_batches, counts=state.counts)
+                                      max_latency_batches=max_latency_batches, counts=state.counts,
+                                      predictions=True)
+        predictions = metrics.pop("predictions")
         metrics["unk_rate_test"] = unk_rate(state.tokenizer, test_texts)
         if baseline:
             metrics["vs_baseline"] = compare(baseline, metrics)
@@ -300,7 +305,7 @@ def apply_recipe(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return CompressionResult(output_dir=output_dir, recipe=recipe, metrics=metrics, baseline=baseline,
-                             steps=state.report)
+                             steps=state.report, predictions=predictions)
 
 
 def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: Optional[str] = None,

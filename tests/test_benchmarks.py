@@ -39,6 +39,14 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     md = (out / "results.md").read_text()
     assert "| quant-dynamic-int8 |" in md and "steady state" in md and "openvino f32, 1 threads" in md
     assert ("No OpenVINO bf16 row" in md) != has_bf16
+    # every row measured here has a paired-bootstrap interval of its macro-F1 change around the change itself
+    assert "ΔF1 95% CI" in md and "paired bootstrap" in md
+    assert rows["teacher"]["macro_f1_change_ci95"] == [0.0, 0.0]
+    for r in results["rows"]:
+        lo, hi = r["macro_f1_change_ci95"]
+        assert lo <= hi and "predictions" not in r  # predictions stay in rows/<recipe>.json only
+    kept = json.loads((out / "rows" / "quant-static-int8.json").read_text())
+    assert len(kept["predictions"]) == results["n_test"]
 
     # resumable: a second run reuses rows instead of recomputing them
     row_file = out / "rows" / "quant-dynamic-int8.json"

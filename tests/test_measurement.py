@@ -178,3 +178,23 @@ def test_lengths_from_counts_rounds_quantiles_up_and_covers_the_longest():
     assert lengths_from_counts([7] * 10, max_length=128) == [8]
     with pytest.raises(ValueError, match="empty"):
         lengths_from_counts([], max_length=128)
+
+
+def test_macro_f1_difference_ci_is_paired_and_reproducible():
+    import pytest
+
+    from optimum_bengali.evaluation import classification_metrics, macro_f1_difference_ci
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 400)
+    good = np.where(rng.random(400) < 0.8, labels, rng.integers(0, 4, 400))
+    worse = np.where(rng.random(400) < 0.9, good, rng.integers(0, 4, 400))  # good with 10% of it re-drawn
+    assert macro_f1_difference_ci(labels, good, good) == (0.0, 0.0)
+    lo, hi = macro_f1_difference_ci(labels, worse, good, num_labels=4)
+    observed = 100 * (classification_metrics(labels, worse, 4)["macro_f1"] - classification_metrics(labels, good, 4)["macro_f1"])
+    assert lo < observed < hi and hi - lo < 10
+    assert macro_f1_difference_ci(labels, worse, good, num_labels=4) == (lo, hi)  # seeded
+    wide = macro_f1_difference_ci(labels, worse, good, num_labels=4, level=0.99)
+    assert wide[0] <= lo and wide[1] >= hi
+    with pytest.raises(ValueError, match="equal"):
+        macro_f1_difference_ci(labels, good[:10], good)
