@@ -178,6 +178,10 @@ def test_lengths_from_counts_rounds_quantiles_up_and_covers_the_longest():
     assert lengths_from_counts([7] * 10, max_length=128) == [8]
     with pytest.raises(ValueError, match="empty"):
         lengths_from_counts([], max_length=128)
+    from optimum_bengali.formats.openvino_static import StaticLengthsModel
+
+    with pytest.raises(ValueError, match="resolve 'auto' first"):
+        StaticLengthsModel(object(), "auto")
 
 
 def test_macro_f1_difference_ci_is_paired_and_reproducible():

@@ -83,8 +83,12 @@ class StaticLengthsModel:
                  max_shapes: int = MAX_STATIC_SHAPES) -> None:
         if max_shapes < 1:
             raise ValueError(f"max_shapes must be at least 1 (compiled copies kept); got {max_shapes}")
+        lengths = check_static_lengths(static_lengths)
+        if not isinstance(lengths, list):
+            raise ValueError(f"StaticLengthsModel needs token counts, e.g. [16, 32, 64, 128]; got {static_lengths!r} "
+                             "(resolve 'auto' first with resolve_static_lengths)")
         self.__dict__["_inner"] = model
-        self.__dict__["static_lengths"] = check_static_lengths(static_lengths)
+        self.__dict__["static_lengths"] = lengths
         pad = pad_token_id if pad_token_id is not None else getattr(model.config, "pad_token_id", None)
         self.__dict__["_pad_id"] = int(pad or 0)
         self.__dict__["_requests"] = OrderedDict()
