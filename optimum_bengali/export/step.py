@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Literal, Union
 
-from ..formats.openvino_static import StaticLengthsModel, check_static_lengths, resolve_static_lengths
+from ..formats.openvino_static import check_static_lengths, use_static_lengths
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
 
@@ -61,10 +61,6 @@ class ExportStep(Step):
                               **({"INFERENCE_PRECISION_HINT": hint} if hint else {})}
         ov_model.compile()
         state.model = ov_model
-        lengths = resolve_static_lengths(self.static_lengths, state.tokenizer, state.data.texts("train"),
-                                         self.max_length)
-        if lengths:  # saved with the folder by the openvino format, applied again on loading
-            state.model = StaticLengthsModel(ov_model, lengths, state.tokenizer.pad_token_id)
-            state.note(static_lengths=state.model.static_lengths)
+        use_static_lengths(state, self.static_lengths, self.max_length)
         state.format = "openvino"
         state.note(backend=self.backend, precision=self.precision, format=state.format)

@@ -19,10 +19,13 @@ ignores them and runs the same IR with dynamic shapes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..state import CompressionState
 
 #: compiled static copies kept at most (least recently used dropped first); each costs model memory
 MAX_STATIC_SHAPES = 24
@@ -56,12 +59,17 @@ def lengths_for_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> 
     return lengths_from_counts([len(x) for x in ids], max_length)
 
 
-def resolve_static_lengths(setting: Union[Sequence[int], str, None], tokenizer: Any, texts: Sequence[str],
-                           max_length: int) -> Optional[List[int]]:
-    """A step's ``static_lengths`` setting as lengths: ``auto`` from ``texts``, a list checked and sorted."""
-    if setting == "auto":
-        return lengths_for_texts(tokenizer, texts, max_length)
-    return check_static_lengths(setting)  # type: ignore[arg-type]
+def use_static_lengths(state: "CompressionState", setting: Union[Sequence[int], str, None], max_length: int) -> None:
+    """What a step's ``static_lengths`` setting does: resolve it (``auto``: from the training split's token
+    counts; a list: checked and sorted) and run ``state.model`` through a :class:`StaticLengthsModel` of those
+    lengths, noted in the step's report. None leaves the model as it is. The openvino format saves the
+    lengths with the folder, and loading it applies them again."""
+    if setting is None:
+        return
+    lengths = (lengths_for_texts(state.tokenizer, state.data.texts("train"), max_length) if setting == "auto"
+               else check_static_lengths(setting))
+    state.model = StaticLengthsModel(state.model, lengths, state.tokenizer.pad_token_id)
+    state.note(static_lengths=state.model.static_lengths)
 
 
 def _numpy(x: Any) -> Optional[np.ndarray]:
@@ -86,7 +94,7 @@ class StaticLengthsModel:
         lengths = check_static_lengths(static_lengths)
         if not isinstance(lengths, list):
             raise ValueError(f"StaticLengthsModel needs token counts, e.g. [16, 32, 64, 128]; got {static_lengths!r} "
-                             "(resolve 'auto' first with resolve_static_lengths)")
+                             "(resolve 'auto' first: use_static_lengths or lengths_for_texts)")
         self.__dict__["_inner"] = model
         self.__dict__["static_lengths"] = lengths
         pad = pad_token_id if pad_token_id is not None else getattr(model.config, "pad_token_id", None)

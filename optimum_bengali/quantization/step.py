@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Literal, Union
 
-from ..formats.openvino_static import StaticLengthsModel, check_static_lengths, resolve_static_lengths
+from ..formats.openvino_static import check_static_lengths, use_static_lengths
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
 from .backends import QUANTIZATION_BACKENDS
@@ -66,10 +66,5 @@ class QuantizeStep(Step):
     def apply(self, state: "CompressionState") -> None:
         state.torch_model("quantize")
         QUANTIZATION_BACKENDS[self.backend](self, state)
-        lengths = resolve_static_lengths(self.static_lengths, state.tokenizer, state.data.texts("train"),
-                                         self.max_length)
-        if lengths:
-            # the openvino format saves the lengths with the folder; loading it applies them again
-            state.model = StaticLengthsModel(state.model, lengths, state.tokenizer.pad_token_id)
-            state.note(static_lengths=state.model.static_lengths)
+        use_static_lengths(state, self.static_lengths, self.max_length)
         state.note(backend=self.backend, mode=self.mode, format=state.format)
