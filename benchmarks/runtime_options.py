@@ -6,7 +6,8 @@ Every option is measured with the package's steady-state method (:func:`optimum_
 measure_latency`: one untimed pass over the batches, then timed passes) on the same test sentences, in
 ``--rounds`` interleaved rounds (every option once per round), so slow spells of a shared machine fall on all
 options alike; the table gives the median of the rounds' p50s. An option worth keeping belongs in the model
-folder's ``openvino_runtime.json`` (read on load; static lengths are the ``quantize`` step's ``static_lengths``).
+folder's ``openvino_runtime.json`` (read on load; static lengths are the ``static_lengths`` setting of the
+``quantize`` and ``export`` steps).
 The saved folder's own static lengths are not applied here: every option starts from the dynamic IR.
 """
 
