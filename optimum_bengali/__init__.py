@@ -27,6 +27,7 @@ _EXPORTS = {
     "SparseModelForSequenceClassification": ".formats.sparse", "save_sparse": ".formats.sparse",
     "PrunedHeadsModelForSequenceClassification": ".formats.pruned_heads",
     "OptimumBengaliError": ".errors", "RecipeError": ".errors", "DataError": ".errors", "ModelError": ".errors",
+    "OutputError": ".errors", "RunSettingError": ".errors",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -55,12 +55,6 @@ def _threads_arg(p: argparse.ArgumentParser) -> None:
                    help="compute threads for PyTorch and OpenVINO alike (default 0: every core)")
 
 
-def _set_threads(args: argparse.Namespace) -> None:
-    from .runtime import set_threads
-
-    set_threads(args.threads)
-
-
 def _norm(args: argparse.Namespace) -> Optional[str]:
     return None if args.normalization == "none" else args.normalization
 
@@ -116,10 +110,10 @@ def add_compress(p: argparse.ArgumentParser) -> None:
 def run_compress(args: argparse.Namespace) -> int:
     from .pipeline import apply_recipe
 
-    _set_threads(args)
     result = apply_recipe(args.model, args.recipe, args.data, args.output, text_column=args.text_column,
                           label_column=args.label_column, normalization=_norm(args), overwrite=args.overwrite,
-                          measure_baseline=not args.no_baseline, measure_memory=not args.no_memory)
+                          measure_baseline=not args.no_baseline, measure_memory=not args.no_memory,
+                          threads=args.threads)
     _print_result(result)
     return 0
 
@@ -150,6 +144,7 @@ def add_finetune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab-size", type=int, default=8000, help="--from-config: WordPiece pieces to train")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--overwrite", action="store_true")
+    _threads_arg(p)
 
 
 def run_finetune(args: argparse.Namespace) -> int:
@@ -164,7 +159,7 @@ def run_finetune(args: argparse.Namespace) -> int:
                       max_length=args.max_length, warmup_ratio=args.warmup_ratio,
                       lr_scheduler_type=args.lr_scheduler, trim_vocab=args.trim_vocab,
                       class_weights=None if args.class_weights == "none" else args.class_weights,
-                      early_stopping_patience=args.early_stopping_patience)
+                      early_stopping_patience=args.early_stopping_patience, threads=args.threads)
     _print_result(result)
     return 0
 
@@ -178,12 +173,13 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    _set_threads(args)
     from .data import load_data
     from .evaluation import evaluate_model
     from .formats import load_model
     from .modeling import has_default_labels, load_tokenizer
+    from .runtime import set_threads
 
+    set_threads(args.threads)
     model = load_model(args.model)
     config = model.config
     names = None if has_default_labels(config) else [config.id2label[i] for i in sorted(config.id2label)]
@@ -252,13 +248,11 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``optimum-bengali`` console script."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage mistake (2, one line printed)
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+def run_command(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run one parsed command the way both command lines do (``optimum-bengali`` and ``optimum-cli bengali``):
+    an expected bad input ends in one ``error:`` line and exit code 2, Ctrl-C or SIGTERM in exit code 130."""
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(message)s")
     from transformers.utils import logging as hf_logging
 
     from .errors import OptimumBengaliError
@@ -268,7 +262,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()  # signals can only be set there
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # `timeout`, schedulers
     try:
-        return args.run(args)
+        return run(args)
     except (OptimumBengaliError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -278,6 +272,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Make a parser built elsewhere (optimum-cli's) end usage mistakes like :class:`_OneLineParser`."""
+    parser.error = lambda message: _OneLineParser.error(parser, message)  # type: ignore[method-assign]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``optimum-bengali`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage mistake (2, one line printed)
+        return int(exc.code or 0)
+    return run_command(args.run, args)
 
 
 if __name__ == "__main__":

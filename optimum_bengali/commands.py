@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from optimum.commands.base import BaseOptimumCLICommand, CommandInfo
 
-from .cli import COMMANDS
+from .cli import COMMANDS, one_line_errors, run_command
 
 
 def _leaf(name: str) -> type:
@@ -16,10 +16,11 @@ def _leaf(name: str) -> type:
 
         @staticmethod
         def parse_args(parser) -> None:
+            one_line_errors(parser)
             add(parser)
 
         def run(self) -> None:
-            code = run(self.args)
+            code = run_command(run, self.args)  # the same error handling as `optimum-bengali`
             if code:
                 raise SystemExit(code)
 

@@ -19,3 +19,7 @@ class ModelError(OptimumBengaliError, ValueError):
 
 class OutputError(OptimumBengaliError, OSError):
     """The output folder cannot be written: a file is in the way, or no permission."""
+
+
+class RunSettingError(OptimumBengaliError, ValueError):
+    """A setting of the run itself (not of a recipe step) is out of range, e.g. a negative thread count."""

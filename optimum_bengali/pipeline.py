@@ -27,6 +27,7 @@ from .formats.pytorch import save_pytorch
 from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
                        parameter_counts, unk_rate)
 from .recipe import Recipe, load_recipe
+from .runtime import set_threads
 from .state import CompressionState
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,11 @@ def check_output(output_dir: Path, overwrite: bool) -> None:
         raise OutputError(f"cannot create output {str(output_dir)!r}: {str(parent)!r} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write to {str(parent)!r} (permission denied); choose another output folder")
+    try:  # what access() cannot tell: a read-only file system, /proc, a folder that takes no new entries
+        os.rmdir(tempfile.mkdtemp(prefix=f".{output_dir.name}.probe-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create output {str(output_dir)!r}: {str(parent)!r} takes no new folder "
+                          f"({exc.strerror or exc}); choose another output folder") from None
 
 
 def apply_recipe(
@@ -179,6 +185,7 @@ def apply_recipe(
     measure_memory: bool = True,
     max_latency_batches: int = 100,
     progress: bool = True,
+    threads: Optional[int] = None,
 ) -> CompressionResult:
     """Compress a fine-tuned sequence classifier with a recipe and write a measured model folder.
 
@@ -192,6 +199,8 @@ def apply_recipe(
         overwrite: replace an existing ``output_dir``.
         measure_baseline: also measure the input model in the same run (speedup and size ratios).
         measure_memory: measure peak RSS of each model in a fresh process.
+        threads: compute threads for PyTorch and OpenVINO alike, for training and measuring (None or 0:
+            every core), set as ``--threads`` sets them on the command line.
 
     Returns:
         A :class:`CompressionResult`; ``result.metrics`` holds the measured figures.
@@ -200,6 +209,7 @@ def apply_recipe(
     recipe = load_recipe(recipe)
     output_dir = Path(output_dir)
     check_output(output_dir, overwrite)
+    set_threads(threads)
     set_seed(recipe.seed)
 
     source = str(model) if not isinstance(model, PreTrainedModel) else getattr(model, "name_or_path", "model")
@@ -311,14 +321,15 @@ def apply_recipe(
 def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: Optional[str] = None,
              vocab_size: int = 8000, text_column: str = "text", label_column: str = "label",
              normalization: Optional[str] = "nfkc", overwrite: bool = False, measure_memory: bool = True,
-             progress: bool = True, seed: int = 42, trim_vocab: bool = False, **settings: Any) -> "CompressionResult":
+             progress: bool = True, seed: int = 42, trim_vocab: bool = False, threads: Optional[int] = None,
+             **settings: Any) -> "CompressionResult":
     """Fine-tune a pretrained encoder (Hub id or folder) or a model built from a config shape into a
     classifier for ``dataset``; writes a measured model folder like :func:`apply_recipe`.
 
     ``settings`` are :class:`FinetuneStep` fields (``epochs``, ``learning_rate``, ``max_steps``,
     ``class_weights``, ``early_stopping_patience``, ...). ``trim_vocab`` first keeps only the vocabulary rows
     the training split uses (a ``trim_vocab`` step): a large multilingual embedding shrinks to the pieces the
-    data needs, which makes every training step cheaper.
+    data needs, which makes every training step cheaper. ``threads``: as in :func:`apply_recipe`.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -335,6 +346,7 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
     except SettingError as exc:
         raise RecipeError(f"finetune: {exc}") from None
     check_output(Path(output_dir), overwrite)
+    set_threads(threads)  # checked before any weights load; apply_recipe sets the same number again
     if model is not None:
         load_config(model)
     data = load_data(dataset, text_column=text_column, label_column=label_column, normalization=normalization)
@@ -354,7 +366,7 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
                     + (" after trimming the vocabulary to the training split." if trim_vocab else "."),
                     steps=steps, seed=seed)
     return apply_recipe(net, recipe, data, output_dir, tokenizer=tokenizer, overwrite=overwrite,
-                        measure_baseline=False, measure_memory=measure_memory, progress=progress)
+                        measure_baseline=False, measure_memory=measure_memory, progress=progress, threads=threads)
 
 
 def compare(baseline: Dict[str, Any], metrics: Dict[str, Any]) -> Dict[str, float]:

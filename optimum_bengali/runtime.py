@@ -9,6 +9,7 @@ model, and the settings actually in effect read back from the runtime for every 
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import platform
 from pathlib import Path
@@ -31,10 +32,12 @@ def set_threads(threads: Optional[int]) -> int:
     """
     import torch
 
+    from .errors import RunSettingError
+
     global _threads
-    n = int(threads) if threads else (os.cpu_count() or 1)
-    if n < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 0):
+        raise RunSettingError(f"threads must be a whole number >= 0 (0 or None: every core), got {threads!r}")
+    n = threads or (os.cpu_count() or 1)
     torch.set_num_threads(n)
     _threads = n
     return n

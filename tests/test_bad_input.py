@@ -3,6 +3,7 @@ before any weights are loaded or any training starts. The README section "What h
 lists the same cases."""
 
 import shutil
+import sys
 
 import pandas as pd
 import pytest
@@ -90,6 +91,8 @@ CASES = [
     ("output folder that exists", ["compress", "--output", "{tmp}/existing"],
      "exists and is not empty; pass overwrite=True (--overwrite)"),
     ("output below a file", ["compress", "--output", "{tmp}/a-file/out"], "is a file, not a folder"),
+    ("output that cannot be created", ["compress", "--output", "/proc/optimum-bengali-out"],
+     "cannot create output '/proc/optimum-bengali-out': '/proc' takes no new folder"),
     ("unknown recipe name", ["compress", "--recipe", "no-such-recipe"],
      "unknown recipe 'no-such-recipe': give a YAML path or one of"),
     ("recipe file that does not exist", ["compress", "--recipe", "./missing.yaml"],
@@ -107,6 +110,7 @@ CASES = [
     ("evaluate a model that does not exist", ["evaluate", "--model", "./nope"], "model './nope' not found"),
     ("finetune setting out of range", ["finetune", "--epochs", "-1"], "finetune: field 'epochs': must be > 0"),
     ("finetune from a model that does not exist", ["finetune", "--model", "./nope"], "model './nope' not found"),
+    ("finetune with a negative thread count", ["finetune", "--threads", "-1"], "give a whole number >= 0"),
 ]
 
 DEFAULTS = {"compress": {"--model": TEACHER, "--recipe": "quant-dynamic-int8", "--data": DATA,
@@ -123,10 +127,25 @@ def command_line(args, tmp, teacher, data):
     return [command] + [part.format(**fill) for kv in options.items() for part in kv]
 
 
+def optimum_cli(argv, monkeypatch):
+    """``optimum-cli bengali ARGV`` in this process; returns its exit code (an uncaught error fails the test)."""
+    from optimum.commands.optimum_cli import main as optimum_main
+
+    monkeypatch.setattr(sys, "argv", ["optimum-cli", "bengali", *argv])
+    try:
+        optimum_main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+@pytest.mark.parametrize("entry", ["optimum-bengali", "optimum-cli bengali"])
 @pytest.mark.parametrize("name,args,expected", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_exit_2_before_any_weights_load(name, args, expected, bad, tiny_teacher_dir,
-                                                              small_data, no_weight_loading, offline, capsys):
-    code = main(command_line(args, bad, tiny_teacher_dir, small_data))
+def test_bad_input_is_one_line_exit_2_before_any_weights_load(name, args, expected, entry, bad, tiny_teacher_dir,
+                                                              small_data, no_weight_loading, offline, capsys,
+                                                              monkeypatch):
+    argv = command_line(args, bad, tiny_teacher_dir, small_data)
+    code = main(argv) if entry == "optimum-bengali" else optimum_cli(argv, monkeypatch)
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert err.startswith("error: ") and "\n" not in err, err
@@ -142,3 +161,16 @@ def test_there_are_at_least_twelve_cases_and_the_readme_lists_them():
     assert len(CASES) >= 12
     missing = [name for name, _, expected in CASES if expected not in section]
     assert not missing, f"README section lacks: {missing}"
+
+
+@pytest.mark.parametrize("call", ["apply_recipe", "finetune"])
+def test_python_thread_count_is_checked_before_any_weights_load(call, tiny_teacher_dir, small_data, tmp_path,
+                                                                no_weight_loading):
+    from optimum_bengali import RunSettingError, apply_recipe, finetune
+
+    with pytest.raises(RunSettingError, match="threads must be a whole number >= 0"):
+        if call == "apply_recipe":
+            apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, tmp_path / "out", threads=-1)
+        else:
+            finetune(str(tiny_teacher_dir), small_data, str(tmp_path / "out"), threads=-1)
+    assert not (tmp_path / "out").exists()

@@ -100,6 +100,24 @@ def test_runtime_settings_are_read_back(tiny_teacher_dir):
         set_threads(before)
 
 
+def test_apply_recipe_threads_reach_pytorch_and_openvino_alike(tiny_teacher_dir, small_data, tmp_path):
+    """``threads=`` from Python sets what ``--threads`` sets: the same count for the PyTorch baseline and the
+    OpenVINO result (without it each runtime would pick its own)."""
+    from optimum_bengali import apply_recipe
+    from optimum_bengali.runtime import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(2)
+        result = apply_recipe(tiny_teacher_dir, {"name": "q", "steps": [{"type": "quantize", "num_samples": 8}]},
+                              small_data, tmp_path / "q", measure_memory=False, progress=False,
+                              max_latency_batches=5, threads=1)
+        assert result.baseline["runtime"]["engine"] == "pytorch" and result.baseline["runtime"]["threads"] == 1
+        assert result.metrics["runtime"]["engine"] == "openvino" and result.metrics["runtime"]["threads"] == 1
+    finally:
+        set_threads(before)
+
+
 def test_openvino_export_is_fp32_and_records_its_precision(tiny_teacher_dir, small_data, data, tmp_path):
     import json
 
