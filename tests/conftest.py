@@ -58,3 +58,24 @@ def tiny_teacher(tiny_teacher_dir):
     from optimum_bengali import load_model, load_tokenizer
 
     return load_model(tiny_teacher_dir), load_tokenizer(tiny_teacher_dir)
+
+
+@pytest.fixture(scope="session")
+def varied_teacher_dir(data, tmp_path_factory) -> Path:
+    """A tiny random BERT classifier whose logits differ from sentence to sentence (larger initial weights,
+    classifier bias centred on the training sentences' mean logit): its predictions spread over every class,
+    so a quantized model that outputs constants or zeros cannot pass for it. The default tiny teacher's logits
+    are ~0.04 and predict one class for every sentence."""
+    import torch
+
+    from optimum_bengali.evaluation import predict_logits
+    from optimum_bengali.modeling import build_from_config
+
+    model, tok = build_from_config("bert-tiny-shape", data.texts("train"), data.label_names, vocab_size=3000,
+                                   seed=0, num_hidden_layers=4, initializer_range=0.2)
+    with torch.no_grad():
+        model.classifier.bias -= torch.tensor(predict_logits(model, tok, data.texts("train")[:300]).mean(0))
+    out = tmp_path_factory.mktemp("varied_teacher")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -1,5 +1,8 @@
 import json
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,5 +59,15 @@ def test_optimum_cli_registration():
     (command,) = register_bengali.REGISTER_COMMANDS
     assert command.COMMAND.name == "bengali"
     assert {c.name for c in command.SUBCOMMANDS} == {"compress", "finetune", "evaluate", "recipes", "push"}
-    done = subprocess.run(["optimum-cli", "bengali", "recipes"], capture_output=True, text=True, timeout=300)
+    # the console script installed beside this interpreter: found without the environment's bin/ on PATH
+    cli = Path(sys.executable).parent / "optimum-cli"
+    assert cli.is_file(), f"optimum-cli is not installed beside {sys.executable}"
+    done = subprocess.run([str(cli), "bengali", "recipes"], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "PATH"})
     assert done.returncode == 0 and "quant-static-int8" in done.stdout
+    # a bad input in a real process: one line on stderr and exit code 2, no traceback
+    bad = subprocess.run([str(cli), "bengali", "compress", "--model", "./nope", "--recipe", "quant-dynamic-int8",
+                          "--data", "./nope-data", "--output", "./nope-out"], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.strip().startswith("error: model './nope' not found") and "\n" not in bad.stderr.strip()

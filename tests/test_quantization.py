@@ -16,11 +16,35 @@ def _agreement(a, b):
     return float((a.argmax(-1) == b.argmax(-1)).mean())
 
 
-def test_openvino_static_int8_folder_loads_and_matches_fp32(tiny_teacher_dir, small_data, data, tmp_path):
+def _correlation(a, b):
+    """Pearson correlation of two models' logits across sentences (each class centred on its mean): 1 when
+    one tracks the other sentence by sentence, nan for constant logits."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def assert_tracks(q, ref, min_correlation=0.9, min_agreement=0.7):
+    """``q`` follows the FP32 logits ``ref`` sentence by sentence. The reference predicts several classes (its
+    most common class is at most half the sentences), so a constant model stays far below ``min_agreement``."""
+    assert np.bincount(ref.argmax(-1)).max() <= 0.5 * len(ref), "the reference teacher is not varied"
+    assert _correlation(q, ref) >= min_correlation, _correlation(q, ref)
+    assert _agreement(q, ref) >= min_agreement, _agreement(q, ref)
+
+
+def test_the_tracking_check_fails_a_constant_or_zero_model(varied_teacher_dir, data):
+    ref = _fp32_logits(varied_teacher_dir, data.texts("test")[:64])
+    assert_tracks(ref + 0.01, ref)
+    for fake in (np.zeros_like(ref), np.tile(ref[:1], (len(ref), 1)), ref[::-1]):
+        with pytest.raises(AssertionError):
+            assert_tracks(fake, ref)
+
+
+def test_openvino_static_int8_folder_loads_and_matches_fp32(varied_teacher_dir, small_data, data, tmp_path):
     from optimum.intel import OVModelForSequenceClassification
 
     out = tmp_path / "q8"
-    result = apply_recipe(tiny_teacher_dir, "quant-static-int8", small_data, out, measure_memory=False,
+    result = apply_recipe(varied_teacher_dir, "quant-static-int8", small_data, out, measure_memory=False,
                           progress=False)
     files = {p.name for p in out.iterdir()}
     assert {"openvino_model.xml", "openvino_model.bin", "config.json", "tokenizer.json", "recipe.yaml",
@@ -30,10 +54,8 @@ def test_openvino_static_int8_folder_loads_and_matches_fp32(tiny_teacher_dir, sm
     assert model.config.id2label[3] == "joy"
     texts = data.texts("test")[:64]
     q = predict_logits(model, load_tokenizer(out), texts)
-    ref = _fp32_logits(tiny_teacher_dir, texts)
-    # int8 may move logits a little, never far: a broken backend gives unrelated logits
-    assert np.abs(q - ref).max() < 0.25 * np.abs(ref).max() + 0.05
-    assert _agreement(q, ref) >= 0.85
+    ref = _fp32_logits(varied_teacher_dir, texts)
+    assert_tracks(q, ref)  # int8 moves logits a little; a broken backend gives unrelated or constant ones
     # the embedding tables are int8 weight-compressed too: weights shrink well below FP32
     assert result.metrics["weight_bytes"] < 0.45 * result.baseline["weight_bytes"]
     report = json.loads((out / "compression_report.json").read_text())
@@ -53,33 +75,57 @@ def test_openvino_weight_only(tiny_teacher_dir, small_data, data, tmp_path):
     assert result.metrics["format"] == "openvino"
 
 
-def test_torch_dynamic_int8_reloads_exactly(tiny_teacher_dir, small_data, data, tmp_path):
+def test_torch_dynamic_int8_reloads_exactly(varied_teacher_dir, small_data, data, tmp_path):
     from optimum_bengali import TorchInt8ModelForSequenceClassification
     from optimum_bengali.formats.torch_int8 import quantize_linear_int8
 
     out = tmp_path / "dyn"
-    result = apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, measure_memory=False,
+    result = apply_recipe(varied_teacher_dir, "quant-dynamic-int8", small_data, out, measure_memory=False,
                           progress=False)
-    texts = data.texts("test")[:48]
+    texts = data.texts("test")[:64]
     tok = load_tokenizer(out)
     reloaded = TorchInt8ModelForSequenceClassification.from_pretrained(out)
-    in_memory = quantize_linear_int8(load_model(tiny_teacher_dir))
+    in_memory = quantize_linear_int8(load_model(varied_teacher_dir))
     a, b = predict_logits(reloaded, tok, texts), predict_logits(in_memory, tok, texts)
     np.testing.assert_allclose(a, b, atol=1e-6)
-    ref = _fp32_logits(tiny_teacher_dir, texts)
-    assert np.abs(a - ref).max() < 0.25 * np.abs(ref).max() + 0.05
-    assert _agreement(a, ref) >= 0.85
+    assert_tracks(a, _fp32_logits(varied_teacher_dir, texts))
     assert result.metrics["parameters"] == result.baseline["parameters"]
     assert result.metrics["format"] == "torch-int8"
 
 
-def test_accuracy_controlled_quantization_respects_the_drop(tiny_teacher_dir, small_data, tmp_path):
+def test_accuracy_controlled_quantization_respects_the_drop(varied_teacher_dir, small_data, tmp_path, monkeypatch):
+    import nncf
+
+    from optimum_bengali.data import load_data
+    from optimum_bengali.evaluation import classification_metrics
+
+    calls = []
+    original = nncf.quantize_with_accuracy_control
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(nncf, "quantize_with_accuracy_control", spy)
     recipe = {"name": "ac", "steps": [{"type": "quantize", "mode": "accuracy_control", "num_samples": 32,
                                        "max_macro_f1_drop": 0.02}]}
-    result = apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "ac", measure_memory=False,
-                          progress=False)
+    result = apply_recipe(varied_teacher_dir, recipe, small_data, tmp_path / "ac", measure_memory=False,
+                          measure_baseline=False, progress=False)
     assert result.metrics["format"] == "openvino"
-    assert (tmp_path / "ac" / "openvino_model.xml").is_file()
+    # the recipe's drop and the validation split (texts with their gold labels) reach NNCF
+    (call,) = calls
+    val = load_data(small_data)
+    assert call["max_drop"] == 0.02 and call["drop_type"] == nncf.DropType.ABSOLUTE
+    items = list(call["validation_dataset"].get_data())
+    assert [t for t, _ in items] == val.texts("validation") and [y for _, y in items] == val.labels("validation")
+    # and the saved model keeps validation macro-F1 within the drop of the FP32 model
+    gold = val.labels("validation")
+
+    def f1(folder):
+        logits = predict_logits(load_model(folder), load_tokenizer(folder), val.texts("validation"))
+        return classification_metrics(gold, logits.argmax(-1), num_labels=6)["macro_f1"]
+
+    assert f1(varied_teacher_dir) - f1(tmp_path / "ac") <= 0.02 + 1e-9
 
 
 def test_openvino_static_with_a_tokenizer_without_token_type_ids(tiny_teacher_dir, small_data, data, tmp_path):
@@ -116,7 +162,7 @@ def test_static_int8_leaves_no_float_embedding_table(tiny_teacher_dir, small_dat
 
 
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
-def test_inc_int8_reloads_and_matches_fp32(tiny_teacher_dir, small_data, data, tmp_path, mode):
+def test_inc_int8_reloads_and_matches_fp32(varied_teacher_dir, small_data, data, tmp_path, mode):
     pytest.importorskip("neural_compressor.torch.quantization")
     from optimum_bengali import IncInt8ModelForSequenceClassification
 
@@ -124,18 +170,16 @@ def test_inc_int8_reloads_and_matches_fp32(tiny_teacher_dir, small_data, data, t
     recipe = {"name": f"inc-{mode}", "steps": [{"type": "quantize", "backend": "inc", "mode": mode,
                                                 "num_samples": 32}]}
     # few latency batches: the compiled graph builds kernels for every new input shape
-    result = apply_recipe(tiny_teacher_dir, recipe, small_data, out, measure_memory=False, progress=False,
+    result = apply_recipe(varied_teacher_dir, recipe, small_data, out, measure_memory=False, progress=False,
                           max_latency_batches=10)
     files = {p.name for p in out.iterdir()}
     assert {"quantized_weight.pt", "qconfig.json", "inc_config.json", "config.json", "tokenizer.json"} <= files
     assert result.metrics["format"] == "inc" and result.steps[0]["inc_mode"] == mode
     model = IncInt8ModelForSequenceClassification.from_pretrained(out)
     assert model.config.id2label[3] == "joy"
-    texts = data.texts("test")[:48]  # other lengths and batch sizes than the export example
+    texts = data.texts("test")[:64]  # other lengths and batch sizes than the export example
     q = predict_logits(model, load_tokenizer(out), texts, batch_size=5)
-    ref = _fp32_logits(tiny_teacher_dir, texts)
-    assert np.abs(q - ref).max() < 0.25 * np.abs(ref).max() + 0.05
-    assert _agreement(q, ref) >= 0.85
+    assert_tracks(q, _fp32_logits(varied_teacher_dir, texts))
     assert result.metrics["parameters"] == result.baseline["parameters"]
     # measured as INC means it to run: compiled with torch.compile, its compile time apart, same predictions
     assert result.metrics["runtime"]["compiled"] and result.metrics["compile_seconds"] > 0
@@ -152,12 +196,31 @@ def test_inc_int8_reloads_and_matches_fp32(tiny_teacher_dir, small_data, data, t
     assert n_linear > 0 and sum(1 for o in ops if "quantize_per" in o and "dequantize" not in o) >= n_linear
 
 
-def test_inc_autotune_picks_a_config_and_saves(tiny_teacher_dir, small_data, tmp_path):
+@pytest.mark.parametrize("scores,expected", [((0.5, 0.5), "static"), ((0.0, 0.5), "dynamic")],
+                         ids=["static-within-tolerance", "static-too-lossy"])
+def test_inc_autotune_keeps_the_first_config_within_the_tolerance(tiny_teacher_dir, small_data, tmp_path,
+                                                                 monkeypatch, scores, expected):
+    """autotune scores the FP32 graph (once for the tolerance, once inside INC), then static int8, then dynamic
+    int8 on the validation split, and keeps the first within ``max_macro_f1_drop``: a static graph scored too
+    low must give way to dynamic."""
     pytest.importorskip("neural_compressor.torch.quantization")
+    from optimum_bengali.data import load_data
+    from optimum_bengali.quantization import inc as inc_module
+
+    seen = []
+    by_call = iter((0.5, 0.5, *scores))  # FP32 baseline twice, first trial (static), second trial (dynamic)
+
+    def macro_f1(module, batches, labels, num_labels):
+        seen.append((sum(len(b[0]) for b in batches), list(labels)))
+        return next(by_call)
+
+    monkeypatch.setattr(inc_module, "_macro_f1", macro_f1)
     result = apply_recipe(tiny_teacher_dir, "quant-inc-autotune", small_data, tmp_path / "auto",
-                          measure_memory=False, progress=False, max_latency_batches=10)
-    assert result.steps[0]["inc_mode"] in {"static", "dynamic"}
-    assert result.metrics["format"] == "inc"
+                          measure_memory=False, measure_baseline=False, progress=False, max_latency_batches=10)
+    assert result.steps[0]["inc_mode"] == expected and result.metrics["format"] == "inc"
+    val = load_data(small_data)
+    assert len(seen) == (3 if expected == "static" else 4)
+    assert all(n == len(val.texts("validation")) and labels == val.labels("validation") for n, labels in seen)
 
 
 def test_static_lengths_are_saved_and_give_the_dynamic_logits(tiny_teacher_dir, small_data, data, tmp_path):
@@ -185,6 +248,9 @@ def test_static_lengths_are_saved_and_give_the_dynamic_logits(tiny_teacher_dir, 
     for batch in ([short[0]], short[:4], long):  # batch 1, batch 4 (padded to a bucket), longer than every bucket
         enc = tok(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
         got, ref = model(**enc).logits.numpy(), plain(**enc).logits.numpy()
+        # int8 kernels of a static shape round differently from the dynamic ones (~3e-4 here), as much as
+        # attending to the pad tokens would move these logits: the padding mask is checked on the FP32 export
+        # (tests/test_measurement.py), where the two agree to 1e-5
         assert np.abs(got - ref).max() < 1e-3
     shapes = model.compiled_shapes()  # the long batch ran on the dynamic model: no shape of its own
     assert {b for b, _ in shapes} == {1, len(short[:4])} and all(n in (16, 32) for _, n in shapes)
