@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
+from torch import nn
 from transformers import PreTrainedModel, Trainer
 
 from .losses import attention_kl, hidden_mse, kd_loss
 
 TEACHER_LOGITS = "extra_teacher_logits"
+
+
+def attention_dropouts(model: nn.Module) -> List[nn.Dropout]:
+    """The dropout applied to the attention probabilities of every self-attention block (BERT, ELECTRA, XLM-R
+    and their pruned-heads variants: a module with ``query``, ``key``, ``value`` and ``dropout``)."""
+    return [m.dropout for m in model.modules()
+            if isinstance(getattr(m, "dropout", None), nn.Dropout) and all(hasattr(m, n) for n in ("query", "key", "value"))]
+
+
+@contextmanager
+def attention_dropout_off(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` with attention-probability dropout switched off (hidden-state dropout stays on).
+
+    transformers' eager attention returns the weights *after* dropout in training mode: rows that no longer sum
+    to 1, with zeros, which a KL against the teacher's maps can never bring to 0. With this the student's maps
+    are its attention probabilities, the quantity the teacher's are compared with.
+    """
+    dropouts = attention_dropouts(model)
+    rates = [d.p for d in dropouts]
+    for d in dropouts:
+        d.p = 0.0
+    try:
+        yield
+    finally:
+        for d, p in zip(dropouts, rates):
+            d.p = p
 
 
 class DistillationTrainer(Trainer):
@@ -29,12 +57,28 @@ class DistillationTrainer(Trainer):
             for p in teacher.parameters():
                 p.requires_grad_(False)
 
+    def white_box_terms(self, student_out: Any, teacher_out: Any,
+                        attention_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The unweighted white-box terms summed over ``layer_map``: ``hidden`` (MSE of student layer ``s``'s
+        output against teacher layer ``t``'s) and ``attention`` (KL of their attention maps)."""
+        hidden = attention = student_out.logits.new_zeros(())
+        for s, t in self.layer_map.items():
+            # hidden_states[0] is the embedding output, so layer i's output is at i + 1
+            hidden = hidden + hidden_mse(student_out.hidden_states[s + 1], teacher_out.hidden_states[t + 1],
+                                         attention_mask)
+            attention = attention + attention_kl(student_out.attentions[s], teacher_out.attentions[t], attention_mask)
+        return {"hidden": hidden, "attention": attention}
+
     def compute_loss(self, model: PreTrainedModel, inputs: Dict[str, torch.Tensor], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
         labels = inputs.pop("labels", None)
         teacher_logits = inputs.pop(TEACHER_LOGITS, None)
         white = self.teacher is not None and model.training
-        outputs = model(**inputs, output_hidden_states=white, output_attentions=white)
+        if white and self.attention_weight > 0:
+            with attention_dropout_off(model):
+                outputs = model(**inputs, output_hidden_states=True, output_attentions=True)
+        else:
+            outputs = model(**inputs, output_hidden_states=white, output_attentions=white)
         extra = outputs.logits.new_zeros(())
         if white:
             device = outputs.logits.device
@@ -43,12 +87,8 @@ class DistillationTrainer(Trainer):
             with torch.no_grad():
                 t_out = self.teacher(**inputs, output_hidden_states=True, output_attentions=True)
             teacher_logits = t_out.logits
-            mask = inputs["attention_mask"]
-            for s, t in self.layer_map.items():
-                # hidden_states[0] is the embedding output, so layer i is at i + 1
-                extra = extra + self.hidden_weight * hidden_mse(outputs.hidden_states[s + 1],
-                                                                t_out.hidden_states[t + 1], mask)
-                extra = extra + self.attention_weight * attention_kl(outputs.attentions[s], t_out.attentions[t], mask)
+            terms = self.white_box_terms(outputs, t_out, inputs["attention_mask"])
+            extra = self.hidden_weight * terms["hidden"] + self.attention_weight * terms["attention"]
         loss = kd_loss(outputs.logits, teacher_logits if model.training else None, labels,
                        self.temperature, self.alpha) + extra
         return (loss, outputs) if return_outputs else loss
