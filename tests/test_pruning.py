@@ -62,29 +62,65 @@ def test_gradual_pruning_step_reaches_target_and_reports(tiny_teacher_dir, small
     assert m["nonzero_parameters"] < 0.8 * m["parameters"]  # ... fewer non-zeros
 
 
-def test_structured_ffn_pruning_shrinks_and_reloads(tiny_teacher, data, tmp_path):
-    model, tok = tiny_teacher
+def _ffn_gated(model, keep_per_layer):
+    """A copy of ``model`` whose FFN neurons not in ``keep_per_layer[i]`` are switched off (their output weights
+    zeroed): what pruning those neurons must compute."""
+    import copy
+
+    gated = copy.deepcopy(model)
+    with torch.no_grad():
+        for layer, keep in zip(gated.bert.encoder.layer, keep_per_layer):
+            off = torch.ones(layer.output.dense.in_features, dtype=torch.bool)
+            off[keep] = False
+            layer.output.dense.weight[:, off] = 0.0
+    return gated
+
+
+def test_structured_ffn_pruning_keeps_the_highest_scored_neurons(varied_teacher_dir, data, tmp_path):
+    from optimum_bengali import load_model, load_tokenizer
+
+    model, tok = load_model(varied_teacher_dir), load_tokenizer(varied_teacher_dir)
     before = sum(p.numel() for p in model.parameters())
-    scores = [torch.arange(128, dtype=torch.float) for _ in range(4)]
+    scores = [torch.randn(128, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    kept = [torch.topk(s, 48).indices for s in scores]
+    texts = data.texts("test")[:16]
+    expected = predict_logits(_ffn_gated(model, kept), tok, texts)
     prune_ffn(model, 48, scores)
     assert model.bert.encoder.layer[0].intermediate.dense.weight.shape == (48, 64)
     assert model.bert.encoder.layer[3].output.dense.weight.shape == (64, 48)
     assert sum(p.numel() for p in model.parameters()) < before
+    # the smaller model computes what the original does with every other neuron switched off
+    np.testing.assert_allclose(predict_logits(model.eval(), tok, texts), expected, atol=1e-5)
     model.save_pretrained(tmp_path)
     again = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert again.config.intermediate_size == 48
-    texts = data.texts("test")[:16]
     np.testing.assert_allclose(predict_logits(model.eval(), tok, texts), predict_logits(again, tok, texts), atol=1e-5)
 
 
-def test_structured_step_with_gradient_importance(tiny_teacher_dir, small_data, tmp_path):
+def test_structured_step_with_gradient_importance_drops_silent_neurons(varied_teacher_dir, small_data, data,
+                                                                        tmp_path):
+    """Neurons whose output weights are zero contribute nothing and get gradient importance 0: the step must
+    drop exactly those, so the pruned model computes what the unpruned one did."""
+    from optimum_bengali import load_model, load_tokenizer
+
+    model, tok = load_model(varied_teacher_dir), load_tokenizer(varied_teacher_dir)
+    alive = [torch.randperm(128, generator=torch.Generator().manual_seed(i))[:32].sort().values for i in range(4)]
+    silenced = _ffn_gated(model, alive)
+    teacher = tmp_path / "silenced"
+    silenced.save_pretrained(teacher)
+    tok.save_pretrained(teacher)
     recipe = {"name": "s", "steps": [{"type": "prune", "method": "structured", "ffn_keep": 0.25,
-                                      "importance_samples": 32, "max_steps": 4, "batch_size": 8}]}
-    result = apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "s", measure_memory=False,
-                          progress=False)
+                                      "importance": "gradient", "importance_samples": 32, "max_steps": 0}]}
+    result = apply_recipe(teacher, recipe, small_data, tmp_path / "s", measure_memory=False, progress=False)
     assert result.steps[0]["intermediate_size_after"] == 32
     assert result.metrics["parameters"] < result.baseline["parameters"]
-    assert AutoModelForSequenceClassification.from_pretrained(tmp_path / "s").config.intermediate_size == 32
+    pruned = AutoModelForSequenceClassification.from_pretrained(tmp_path / "s")
+    assert pruned.config.intermediate_size == 32
+    for layer, old, keep in zip(pruned.bert.encoder.layer, silenced.bert.encoder.layer, alive):
+        assert torch.equal(layer.intermediate.dense.weight, old.intermediate.dense.weight[keep])
+    texts = data.texts("test")[:16]
+    np.testing.assert_allclose(predict_logits(pruned, tok, texts), predict_logits(silenced.eval(), tok, texts),
+                               atol=1e-5)
 
 
 def test_vocabulary_trimming_keeps_corpus_tokenization_and_logits(tiny_teacher, data):

@@ -1,5 +1,6 @@
 """Every training step ends with exactly the best evaluation's weights."""
 
+import pytest
 import torch
 from transformers import TrainerCallback
 
@@ -57,14 +58,38 @@ def test_weighted_loss_counts_a_rare_class_more():
     assert weighted > plain
 
 
-def test_finetune_with_class_weights_and_trimmed_vocabulary(tiny_teacher_dir, small_data, tmp_path):
+def test_finetune_with_class_weights_and_trimmed_vocabulary(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
     import json
 
-    from optimum_bengali.pipeline import finetune
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
 
+    from optimum_bengali.data import load_data
+    from optimum_bengali.pipeline import finetune
+    from optimum_bengali.training import trainer as trainer_module
+
+    losses = []  # every training loss goes through the weighted cross-entropy, with the balanced weights
+    original = trainer_module.WeightedCrossEntropy.__call__
+
+    def spy(self, outputs, labels, num_items_in_batch=None):
+        loss = original(self, outputs, labels, num_items_in_batch)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        if logits.requires_grad:  # training steps (evaluation batches come through here too)
+            losses.append((self.weights.clone(), logits.detach(), labels.clone(), loss.detach()))
+        return loss
+
+    monkeypatch.setattr(trainer_module.WeightedCrossEntropy, "__call__", spy)
     result = finetune(str(tiny_teacher_dir), small_data, str(tmp_path / "out"), max_steps=4, batch_size=8,
                       class_weights="balanced", early_stopping_patience=1, trim_vocab=True,
                       measure_memory=False, progress=False)
+    train_labels = np.asarray(load_data(small_data).labels("train"))
+    balanced = compute_class_weight("balanced", classes=np.unique(train_labels), y=train_labels)
+    assert len(losses) == 4  # one per optimizer step
+    for weights, logits, labels, loss in losses:
+        np.testing.assert_allclose(weights.numpy(), balanced, rtol=1e-6)
+        expected = torch.nn.functional.cross_entropy(logits, labels, weight=weights)
+        assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+        assert float(loss) != pytest.approx(float(torch.nn.functional.cross_entropy(logits, labels)), rel=1e-4)
     report = json.loads((tmp_path / "out" / "compression_report.json").read_text())
     steps = {s["type"]: s for s in report["steps"]}
     assert set(steps) == {"trim_vocab", "finetune"}
