@@ -99,6 +99,8 @@ def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any
 
     row = {"recipe": name, "run": run_id, "teacher_fingerprint": teacher_fp, "format": metrics.get("format"),
            "runtime": describe(metrics.get("runtime", {})), "runtime_settings": metrics.get("runtime"),
+           "val_accuracy": metrics.get("validation", {}).get("accuracy"),
+           "val_macro_f1": metrics.get("validation", {}).get("macro_f1"),
            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "weighted_f1": metrics["weighted_f1"]}
     for bs in (1, 8):
         lat = metrics[f"latency_bs{bs}"]
@@ -129,7 +131,7 @@ def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any
     return row
 
 
-COLUMNS = ("| recipe | run | format | runtime | acc | macro-F1 | ΔF1 (pts) | ΔF1 95% CI | steady p50 ms bs1 | p95/p50 bs1 "
+COLUMNS = ("| recipe | run | format | runtime | val acc | val macro-F1 | acc | macro-F1 | ΔF1 (pts) | ΔF1 95% CI | steady p50 ms bs1 | p95/p50 bs1 "
            "| noise p95 bs1 | first call ms bs1 | steady p50 ms bs8 | speedup bs1 | speedup bs8 | params (M) | non-zero (M) "
            "| disk MB | disk ratio | model mem MB | peak RSS MB |")
 
@@ -141,7 +143,9 @@ def markdown_row(r: Dict[str, Any]) -> str:
 
     interval = r.get("macro_f1_change_ci95")
     ci = "-" if not interval or r["recipe"] == "teacher" else f"{interval[0]:+.2f} to {interval[1]:+.2f}"
-    return (f"| {r['recipe']} | {r['run']} | {r['format']} | {r['runtime']} | {f(r['accuracy'], '.2f', 100)} | "
+    return (f"| {r['recipe']} | {r['run']} | {r['format']} | {r['runtime']} | "
+            f"{f(r.get('val_accuracy'), '.2f', 100)} | {f(r.get('val_macro_f1'), '.2f', 100)} | "
+            f"{f(r['accuracy'], '.2f', 100)} | "
             f"{f(r['macro_f1'], '.2f', 100)} | {f(r.get('macro_f1_change_points'), '+.2f')} | {ci} | "
             f"{r['steady_p50_ms_bs1']:.2f} | {r['steady_p95_over_p50_bs1']:.2f} | "
             f"{f(r.get('steady_noise_p95_bs1'), '.2f')} | {r['first_call_mean_ms_bs1']:.2f} | "
@@ -165,7 +169,9 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
     lines += [markdown_row(r) for r in table]
     m = info["machine"]
     lines += ["", f"Teacher: {info['teacher']} (fingerprint {info['teacher_fingerprint']}). Data: {info['data']} "
-              f"(test split, {info['n_test']} sentences). Machine: {m['cpu']}, {m['cores']} cores (OpenVINO CPU "
+              f"(quality on the validation split, {info.get('n_validation', '-')} sentences, which decides choices, "
+              f"and on the test split, {info['n_test']} sentences, read once to report; latency on the test "
+              "sentences). Machine: {m['cpu']}, {m['cores']} cores (OpenVINO CPU "
               f"capabilities: {', '.join(m['openvino_cpu_capabilities'])}), torch {m['versions']['torch']}, "
               f"OpenVINO {m['versions']['openvino']}, {info['threads']} threads for both. "
               + (f"Every row measured in run {info['run']}, next to the teacher. "
@@ -315,6 +321,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     del tmodel
     data = load_data(args.data, label_names=names)
     texts, labels = data.texts("test"), data.labels("test")
+    validation = (data.texts("validation"), data.labels("validation"))  # what choices are made by
     teacher_desc = (f"{Path(args.model).name}" if args.model else f"{args.from_config} built from config, "
                     + (f"fine-tuned {args.finetune_steps} steps on {Path(args.data).name} train"
                        if args.finetune_steps > 0 else "random weights (speed and size only)"))
@@ -331,7 +338,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     print(f"measuring the teacher (FP32 PyTorch, {threads} threads)")
     teacher_metrics = measure_saved_model(baseline_dir, texts, labels, memory=not args.no_memory,
-                                          max_latency_batches=args.max_latency_batches, predictions=True)
+                                          max_latency_batches=args.max_latency_batches, predictions=True,
+                                          validation=validation)
     num_labels = len(data.label_names)
     rows = [row_from("teacher", teacher_metrics, teacher_metrics, run_id, teacher_fp, labels, num_labels)]
     (out / "rows" / "teacher.json").write_text(json.dumps(rows[0], indent=2))
@@ -348,7 +356,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         wanted = peers + [n for n in wanted if n not in peers]
     wanted = list(dict.fromkeys(wanted))
     info = {"run": run_id, "teacher": teacher_desc, "teacher_fingerprint": teacher_fp, "data": Path(args.data).name,
-            "n_test": len(texts), "machine": machine(), "threads": threads,
+            "n_test": len(texts), "n_validation": len(validation[0]), "machine": machine(), "threads": threads,
             "latency_method": latency_method(args.max_latency_batches), "notes": notes,
             "settings": {k: v for k, v in vars(args).items() if k not in ("model", "output", "data")}}
     for name in tqdm(wanted, desc="recipes"):
@@ -366,7 +374,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     counts = {k: old[k] for k in ("parameters", "nonzero_parameters") if old.get(k) is not None}
                     metrics = measure_saved_model(model_dir, texts, labels, memory=not args.no_memory,
                                                   max_latency_batches=args.max_latency_batches, counts=counts,
-                                                  predictions=True)
+                                                  predictions=True, validation=validation)
                     old = {**row_from(recipe.name, metrics, teacher_metrics, run_id, teacher_fp, labels,
                                       num_labels),
                            "seconds": old.get("seconds")}

@@ -226,9 +226,12 @@ def evaluate_model(model: Any, tokenizer: Any, texts: Sequence[str], labels: Seq
 def measure_saved_model(model_dir: Union[str, Path], texts: Sequence[str], labels: Sequence[int],
                         latency: bool = True, memory: bool = True, max_latency_batches: int = 100,
                         counts: Optional[Dict[str, int]] = None, compile_inc: bool = True,
-                        predictions: bool = False) -> Dict[str, Any]:
+                        predictions: bool = False,
+                        validation: Optional[Tuple[Sequence[str], Sequence[int]]] = None) -> Dict[str, Any]:
     """Load a saved folder and measure everything: quality, latency, runtime settings, parameters, disk,
     memory (``predictions=True``: also each sentence's predicted label, as :func:`evaluate_model`).
+    ``validation`` (texts, labels): also the quality on that split, as ``metrics["validation"]``, the figure to
+    choose models and settings by (the test figures only report).
 
     An INC int8 graph is measured the way it is meant to run, lowered with ``torch.compile``
     (``compile_inc=False``: eager); its one-time compilation is timed apart from the latency figures, as
@@ -247,6 +250,11 @@ def measure_saved_model(model_dir: Union[str, Path], texts: Sequence[str], label
         compile_seconds = time.perf_counter() - t0
     metrics = evaluate_model(model, tokenizer, texts, labels, latency=latency,
                              max_latency_batches=max_latency_batches, predictions=predictions)
+    if validation is not None:
+        val_texts, val_labels = validation
+        predicted = predict_logits(model, tokenizer, val_texts).argmax(-1).tolist()
+        metrics["validation"] = {**classification_metrics(val_labels, predicted, num_labels=model.config.num_labels),
+                                 "n_eval": len(val_texts)}
     metrics["format"] = fmt
     if compile_seconds is not None:
         metrics["compile_seconds"] = compile_seconds

@@ -27,7 +27,7 @@ from .formats.pytorch import save_pytorch
 from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
                        parameter_counts, unk_rate)
 from .recipe import Recipe, load_recipe
-from .runtime import set_threads
+from .runtime import use_threads
 from .state import CompressionState
 
 logger = logging.getLogger(__name__)
@@ -199,8 +199,9 @@ def apply_recipe(
         overwrite: replace an existing ``output_dir``.
         measure_baseline: also measure the input model in the same run (speedup and size ratios).
         measure_memory: measure peak RSS of each model in a fresh process.
-        threads: compute threads for PyTorch and OpenVINO alike, for training and measuring (None or 0:
-            every core), set as ``--threads`` sets them on the command line.
+        threads: compute threads for PyTorch and OpenVINO alike, for training and measuring (0: every core;
+            None: the count an earlier ``runtime.set_threads`` chose, else every core), set as ``--threads``
+            sets them on the command line.
 
     Returns:
         A :class:`CompressionResult`; ``result.metrics`` holds the measured figures.
@@ -209,7 +210,7 @@ def apply_recipe(
     recipe = load_recipe(recipe)
     output_dir = Path(output_dir)
     check_output(output_dir, overwrite)
-    set_threads(threads)
+    use_threads(threads)
     set_seed(recipe.seed)
 
     source = str(model) if not isinstance(model, PreTrainedModel) else getattr(model, "name_or_path", "model")
@@ -252,6 +253,8 @@ def apply_recipe(
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-{pid}-", dir=output_dir.parent))
     work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-{pid}-", dir=output_dir.parent))
     test_texts, test_labels = data.texts("test"), data.labels("test")
+    # quality on validation too: what choices are made by (the test figures only report)
+    validation = (data.texts("validation"), data.labels("validation")) if "validation" in data.splits else None
     trained = False  # once the compressed model is whole on disk, a later failure keeps it
     try:
         baseline = None
@@ -260,7 +263,7 @@ def apply_recipe(
             save_pytorch(teacher, base_dir)
             tokenizer.save_pretrained(base_dir)
             baseline = measure_saved_model(base_dir, test_texts, test_labels, memory=measure_memory,
-                                           max_latency_batches=max_latency_batches)
+                                           max_latency_batches=max_latency_batches, validation=validation)
 
         state = CompressionState(model=teacher, tokenizer=tokenizer, data=data, teacher=teacher,
                                  teacher_source=source, work_dir=work,
@@ -287,7 +290,7 @@ def apply_recipe(
         trained = True
         metrics = measure_saved_model(staging, test_texts, test_labels, memory=measure_memory,
                                       max_latency_batches=max_latency_batches, counts=state.counts,
-                                      predictions=True)
+                                      predictions=True, validation=validation)
         predictions = metrics.pop("predictions")
         metrics["unk_rate_test"] = unk_rate(state.tokenizer, test_texts)
         if baseline:
@@ -346,7 +349,7 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
     except SettingError as exc:
         raise RecipeError(f"finetune: {exc}") from None
     check_output(Path(output_dir), overwrite)
-    set_threads(threads)  # checked before any weights load; apply_recipe sets the same number again
+    use_threads(threads)  # checked before any weights load; apply_recipe sets the same number again
     if model is not None:
         load_config(model)
     data = load_data(dataset, text_column=text_column, label_column=label_column, normalization=normalization)

@@ -43,6 +43,13 @@ def set_threads(threads: Optional[int]) -> int:
     return n
 
 
+def use_threads(threads: Optional[int] = None) -> int:
+    """What ``apply_recipe(threads=...)`` does: :func:`set_threads` with ``threads``, or with the count an
+    earlier :func:`set_threads` chose when ``threads`` is None (every core if none did), so that PyTorch and
+    OpenVINO always run with the same count. Returns the number in effect."""
+    return set_threads(threads if threads is not None else _threads)
+
+
 def saved_ov_config(folder: Union[str, Path]) -> Dict[str, str]:
     """The OpenVINO settings stored with a model folder (e.g. ``INFERENCE_PRECISION_HINT``); this package's own
     keys there (``static_lengths``) are not OpenVINO properties and are left out."""

@@ -47,6 +47,22 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
         assert lo <= hi and "predictions" not in r  # predictions stay in rows/<recipe>.json only
     kept = json.loads((out / "rows" / "quant-static-int8.json").read_text())
     assert len(kept["predictions"]) == results["n_test"]
+    # every row carries validation quality (what choices are made by) beside the test figures
+    import pytest
+
+    from optimum_bengali import load_model, load_tokenizer
+    from optimum_bengali.data import load_data
+    from optimum_bengali.evaluation import classification_metrics, predict_logits
+
+    val = load_data(bemoc_dir)
+    assert results["n_validation"] == len(val.texts("validation")) and "val macro-F1" in md
+    assert all(0 <= r["val_macro_f1"] <= 1 and 0 <= r["val_accuracy"] <= 1 for r in results["rows"])
+    kept_teacher = out / "models" / "teacher"
+    predicted = predict_logits(load_model(kept_teacher), load_tokenizer(kept_teacher),
+                               val.texts("validation")).argmax(-1)
+    expected = classification_metrics(val.labels("validation"), predicted, num_labels=6)
+    assert teacher["val_macro_f1"] == pytest.approx(expected["macro_f1"], abs=1e-9)
+    assert teacher["val_accuracy"] == pytest.approx(expected["accuracy"], abs=1e-9)
 
     # resumable: a second run reuses rows instead of recomputing them
     row_file = out / "rows" / "quant-dynamic-int8.json"

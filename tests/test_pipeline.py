@@ -42,6 +42,9 @@ def test_output_folder_has_card_report_and_recipe(tiny_teacher_dir, small_data, 
     assert "steady-state latency p50 / p95, batch 1" in card and "first call of a new input shape" in card
     assert "speedup_bs1" in m["vs_baseline"]
     assert json.loads((out / "compression_report.json").read_text())["labels"][0] == "anger"
+    # validation quality of the result and of the input model, for choosing (test figures only report)
+    for measured in (m, result.baseline):
+        assert measured["validation"]["n_eval"] == 60 and 0 <= measured["validation"]["macro_f1"] <= 1
 
 
 def test_existing_output_is_not_overwritten(tiny_teacher_dir, small_data, tmp_path):

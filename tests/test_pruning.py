@@ -153,6 +153,14 @@ def test_trim_vocab_step_warns_with_counts(tiny_teacher_dir, small_data, tmp_pat
     assert result.metrics["parameters"] < result.baseline["parameters"]
 
 
+def test_trim_vocab_refuses_the_test_split():
+    from optimum_bengali import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError, match="the test split is only read to report results"):
+        load_recipe({"name": "t", "steps": [{"type": "trim_vocab", "splits": ["train", "test"]}]})
+    assert load_recipe({"name": "t", "steps": [{"type": "trim_vocab", "splits": ["train", "validation"]}]})
+
+
 def test_trim_vocab_on_unigram_tokenizer(data):
     """XLM-R style (Unigram) tokenizers are trimmed too."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers

@@ -102,8 +102,8 @@ def trim_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
 @register_step("trim_vocab")
 @dataclass
 class TrimVocabStep(Step):
-    """Keep only the vocabulary rows used by ``splits`` (default: train) and ``extra_corpus`` (a text
-    file, one sentence per line), plus special tokens. Warns, with counts, when the evaluation splits
+    """Keep only the vocabulary rows used by ``splits`` (default: train; ``validation`` may be added, ``test``
+    is refused) and ``extra_corpus`` (a text file, one sentence per line), plus special tokens. Warns, with counts, when the evaluation splits
     use rows that would be dropped (those words are then split into other pieces or become unknown)."""
 
     splits: List[str] = setting(default_factory=lambda: ["train"])
@@ -111,9 +111,12 @@ class TrimVocabStep(Step):
     min_count: int = setting(1, min=1)
 
     def check(self) -> None:
-        bad = [s for s in self.splits if s not in ("train", "validation", "test")]
+        if "test" in self.splits:  # the test split only reports: a model fitted to its words reports too well
+            raise SettingError("splits", "the test split is only read to report results; trim to train (and "
+                                         "validation) or add unlabelled in-domain text as extra_corpus")
+        bad = [s for s in self.splits if s not in ("train", "validation")]
         if bad or not self.splits:
-            raise SettingError("splits", f"choose from train, validation, test; got {self.splits}")
+            raise SettingError("splits", f"choose from train, validation; got {self.splits}")
         if self.extra_corpus and not Path(self.extra_corpus).is_file():
             raise SettingError("extra_corpus", f"file {self.extra_corpus!r} does not exist")
 
