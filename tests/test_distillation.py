@@ -328,3 +328,54 @@ def test_distil_with_augmentation_labels_extra_rows_by_teacher(tiny_teacher_dir,
     assert calls and all(c["kd_teacher"] is not None and torch.equal(c["kd_teacher"], c["batch_teacher"])
                          for c in calls)
     assert any(bool((c["labels"] == UNLABELLED).any()) for c in calls)
+
+
+def test_transfer_set_is_read_normalized_deduplicated_and_sampled(tmp_path):
+    import unicodedata
+
+    from optimum_bengali import DataError
+    from optimum_bengali.distillation.transfer import read_transfer_texts
+
+    decomposed = unicodedata.normalize("NFD", "কোথায় যাচ্ছ")  # ো as two code points: NFKC composes it
+    assert decomposed != unicodedata.normalize("NFKC", decomposed)
+    path = tmp_path / "comments.txt"
+    path.write_text(f"{decomposed}\n\n  আমি খুশি  \nআমি খুশি\nসে দুঃখিত\n", encoding="utf-8")
+    texts = read_transfer_texts(path, "nfkc")
+    assert texts == [unicodedata.normalize("NFKC", decomposed), "আমি খুশি", "সে দুঃখিত"]
+    assert read_transfer_texts(path, None)[0] == decomposed
+    two = read_transfer_texts(path, "nfkc", max_rows=2, seed=1)
+    assert len(two) == 2 and two == read_transfer_texts(path, "nfkc", max_rows=2, seed=1) and set(two) <= set(texts)
+    with pytest.raises(DataError, match="has no text"):
+        (tmp_path / "empty.txt").write_text("\n \n", encoding="utf-8")
+        read_transfer_texts(tmp_path / "empty.txt", "nfkc")
+
+
+def test_distil_on_a_transfer_set_trains_the_soft_terms_on_teacher_labelled_rows(varied_teacher_dir, small_data,
+                                                                                 data, tmp_path, monkeypatch):
+    from optimum_bengali import RecipeError, load_recipe
+    from optimum_bengali.distillation.losses import UNLABELLED
+
+    monkeypatch.setenv("OPTIMUM_BENGALI_CACHE", str(tmp_path / "cache"))
+    unlabelled = data.texts("train")[1000:1040]  # BEmoC rows the small data set does not hold
+    from optimum_bengali.data import load_data
+
+    small = load_data(small_data)
+    test_sentence = small.texts("test")[0]
+    transfer = tmp_path / "transfer.txt"
+    transfer.write_text("\n".join(unlabelled + [test_sentence]), encoding="utf-8")
+    calls = spy_kd_loss(monkeypatch)
+    recipe = _recipe("black_box", transfer_set=str(transfer))
+    result = apply_recipe(varied_teacher_dir, recipe, small_data, tmp_path / "tr", measure_memory=False,
+                          measure_baseline=False, progress=False)
+    step = result.steps[0]
+    in_splits = {t for split in small.splits for t in small.texts(split)}
+    new_rows = [t for t in dict.fromkeys(unlabelled) if t not in in_splits]
+    assert len(new_rows) >= 30 and test_sentence in in_splits
+    assert step["transfer_rows"] == len(new_rows)
+    assert step["transfer_rows_left_out_in_a_split"] == len(dict.fromkeys(unlabelled + [test_sentence])) - len(new_rows)
+    assert any(bool((c["labels"] == UNLABELLED).any()) for c in calls)
+    assert all(c["kd_teacher"] is not None for c in calls)
+    with pytest.raises(RecipeError, match="transfer_set"):
+        load_recipe(_recipe("black_box", transfer_set=str(tmp_path / "missing.txt")))
+    with pytest.raises(RecipeError, match="transfer_max_rows"):
+        load_recipe(_recipe("black_box", transfer_max_rows=10))

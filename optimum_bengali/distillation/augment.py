@@ -18,10 +18,9 @@ from __future__ import annotations
 import random
 from typing import List, Sequence
 
-from datasets import Dataset, DatasetDict
-
 from ..data import LabelledData
 from .losses import UNLABELLED
+from .transfer import with_teacher_rows
 
 
 def augment_sentence(words: Sequence[str], vocabulary: Sequence[str], rng: random.Random, replace: float = 0.15,
@@ -78,8 +77,4 @@ def with_augmented_train(data: LabelledData, copies: int, seed: int = 42) -> Lab
     splits are unchanged. ``copies=0`` returns ``data`` itself."""
     if copies <= 0:
         return data
-    texts = data.texts("train")
-    extra = augment_texts(texts, copies, seed)
-    train = Dataset.from_dict({"text": texts + extra, "label": data.labels("train") + [UNLABELLED] * len(extra)})
-    splits = DatasetDict({**{s: ds for s, ds in data.splits.items() if s != "train"}, "train": train})
-    return LabelledData(splits, list(data.label_names), normalization=data.normalization, name=data.name)
+    return with_teacher_rows(data, augment_texts(data.texts("train"), copies, seed))[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Literal, Optional
 
 from ..errors import ModelError
@@ -13,6 +14,7 @@ from .augment import with_augmented_train
 from .cache import cached_teacher_logits
 from .student import checkpoint_student, config_student, cut_student, default_layers
 from .trainer import DistillationTrainer
+from .transfer import read_transfer_texts, with_teacher_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -37,8 +39,11 @@ class DistilStep(Step):
     ``mode``: ``black_box`` uses teacher logits only (computed once, cached on disk);
     ``white_box`` also matches hidden states (MSE) and attention maps (KL) over ``layer_map``.
     ``augment``: this many noisy copies of each training sentence (word replacement, word dropout, span crop;
-    see :mod:`.augment`) are added to the training rows; only the teacher labels them. ``epochs`` count
-    passes over the enlarged training set.
+    see :mod:`.augment`) are added to the training rows; only the teacher labels them.
+    ``transfer_set``: a UTF-8 text file of unlabelled in-domain sentences (one per line; ``transfer_max_rows``
+    of them, drawn with the seed), added to the training rows for the teacher to label (:mod:`.transfer`);
+    they train the soft and white-box terms, never the cross-entropy. ``epochs`` count passes over the
+    enlarged training set.
     """
 
     trains = True
@@ -64,6 +69,8 @@ class DistilStep(Step):
     warmup_ratio: float = setting(0.1, min=0, max=1)
     early_stopping_patience: Optional[int] = None
     augment: int = setting(0, min=0, help="teacher-labelled noisy copies of each training sentence")
+    transfer_set: Optional[str] = setting(None, help="unlabelled sentences (text file) the teacher labels")
+    transfer_max_rows: Optional[int] = setting(None, min=1, help="use at most this many transfer-set lines")
     seed: Optional[int] = None
     cache_dir: Optional[str] = None
 
@@ -72,6 +79,11 @@ class DistilStep(Step):
             raise SettingError("checkpoint", "student 'checkpoint' needs the checkpoint path or Hub id")
         if self.layers is not None and len(self.layers) == 0:
             raise SettingError("layers", "give at least one layer to keep")
+        if self.transfer_set is not None and not Path(self.transfer_set).is_file():
+            raise SettingError("transfer_set", f"file {self.transfer_set!r} does not exist; give a UTF-8 text file "
+                                               "of unlabelled sentences, one per line")
+        if self.transfer_max_rows is not None and self.transfer_set is None:
+            raise SettingError("transfer_max_rows", "applies to a transfer_set; give one or drop it")
 
     def build_student(self, state: "CompressionState"):
         teacher = state.model
@@ -112,6 +124,11 @@ class DistilStep(Step):
         data = with_augmented_train(state.data, self.augment, seed)
         if self.augment:
             info["augmented_rows"] = len(data.splits["train"]) - len(state.data.splits["train"])
+        if self.transfer_set is not None:
+            texts = read_transfer_texts(self.transfer_set, data.normalization, self.transfer_max_rows, seed)
+            data, counts = with_teacher_rows(data, texts)
+            info.update(transfer_set=Path(self.transfer_set).name, transfer_rows=counts["added"],
+                        transfer_rows_left_out_in_a_split=counts["left_out_in_a_split"])
         if self.mode == "black_box":
             logits, hit = cached_teacher_logits(teacher, state.tokenizer, data.texts("train"),
                                                 data.fingerprint("train"), self.max_length,
