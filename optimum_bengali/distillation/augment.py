@@ -19,7 +19,7 @@ import random
 from typing import List, Sequence
 
 from ..data import LabelledData
-from .losses import UNLABELLED
+from .losses import UNLABELLED  # noqa: F401  (re-exported: the label of the rows added here)
 from .transfer import with_teacher_rows
 
 

@@ -2,12 +2,12 @@
 
 Users usually have far more unlabelled in-domain text than labelled sentences. Each line of a UTF-8 text file
 becomes a training row with the label :data:`~.losses.UNLABELLED` (-100): the cross-entropy skips it, and the soft
-(teacher) term, the hidden states and the attention maps train on it. The teacher's logits of these rows are
-cached with the others (:func:`.cache.cached_teacher_logits` keys on every training text).
+(teacher) term, the hidden states and the attention maps train on it. In black-box mode the teacher's logits of
+these rows are cached with the others (:func:`.cache.cached_teacher_logits` keys on every training text).
 
 >>> from optimum_bengali.distillation.transfer import read_transfer_texts, with_teacher_rows
 >>> extra = read_transfer_texts("comments.txt", normalization="nfkc", max_rows=20000, seed=42)  # doctest: +SKIP
->>> data = with_teacher_rows(data, extra)  # doctest: +SKIP
+>>> data, counts = with_teacher_rows(data, extra)  # doctest: +SKIP
 """
 
 from __future__ import annotations
