@@ -14,6 +14,13 @@ from .backends import QUANTIZATION_BACKENDS
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
 
+
+def calibration_texts(state: "CompressionState", num_samples: int) -> List[str]:
+    """``num_samples`` training sentences (all of them when there are fewer), drawn with the recipe seed."""
+    texts = state.data.texts("train")
+    return random.Random(state.seed).sample(texts, min(num_samples, len(texts)))
+
+
 @register_step("quantize")
 @dataclass
 class QuantizeStep(Step):
@@ -59,9 +66,7 @@ class QuantizeStep(Step):
 
     def calibration_texts(self, state: "CompressionState") -> List[str]:
         """``num_samples`` training sentences, drawn with the recipe seed."""
-        texts = state.data.texts("train")
-        rng = random.Random(state.seed)
-        return rng.sample(texts, min(self.num_samples, len(texts)))
+        return calibration_texts(state, self.num_samples)
 
     def apply(self, state: "CompressionState") -> None:
         state.torch_model("quantize")

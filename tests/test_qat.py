@@ -1,0 +1,95 @@
+"""Quantization-aware training (the ``qat`` step): int8 ops in the IR, quantizers that really train, soft targets
+from the model before quantization, and a folder plain optimum-intel loads."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from optimum_bengali import RecipeError, apply_recipe, load_model, load_recipe, load_tokenizer
+from optimum_bengali.evaluation import predict_logits
+from optimum_bengali.quantization import qat
+
+from test_quantization import _agreement, _correlation, assert_tracks
+
+
+def _quantizer_params(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "nncf" in n and "scale" in n}
+
+
+def _ir_facts(xml):
+    import openvino as ov
+
+    model = ov.Core().read_model(str(xml))
+    consts = Counter(op.get_output_element_type(0).get_type_name() for op in model.get_ops()
+                     if op.get_type_name() == "Constant")
+    return qat.fake_quantize_ops(model), consts["i8"]
+
+
+def test_fake_quantized_model_exports_int8_ops_that_track_it(varied_teacher_dir, data, tmp_path):
+    from optimum.intel import OVModelForSequenceClassification
+
+    model, tok = load_model(varied_teacher_dir), load_tokenizer(varied_teacher_dir)
+    texts = data.texts("test")[:64]
+    fp32 = predict_logits(model, tok, texts)
+    quantized = qat.fake_quantize(model, tok, data.texts("train")[:16], 128)
+    assert _quantizer_params(quantized), "no trainable quantizer was inserted"
+    q_torch = predict_logits(quantized, tok, texts)
+    assert not np.allclose(q_torch, fp32, atol=1e-5)  # the fake quantizers are active
+    qat.save_openvino(quantized, tok, qat.padded_example(tok, texts), 128, tmp_path)
+    fq_ops, int8_weights = _ir_facts(tmp_path / "openvino_model.xml")
+    assert fq_ops > 0 and int8_weights > 0, (fq_ops, int8_weights)
+    tok.save_pretrained(tmp_path)
+    ir = predict_logits(OVModelForSequenceClassification.from_pretrained(tmp_path), tok, texts)
+    assert_tracks(ir, q_torch, min_correlation=0.99, min_agreement=0.9)
+
+
+def test_qat_trains_the_quantizers_on_the_unquantized_models_logits(varied_teacher_dir, small_data, data,
+                                                                    tmp_path, monkeypatch):
+    from optimum.intel import OVModelForSequenceClassification
+
+    seen = {}
+    real_train = qat.train_classifier
+
+    def spy(model, tokenizer, data_, *args, **kwargs):
+        seen["before"] = _quantizer_params(model)
+        seen["teacher_logits"] = kwargs["train_extra"]["teacher_logits"]
+        seen["train_texts"] = data_.texts("train")
+        seen["model"] = real_train(model, tokenizer, data_, *args, **kwargs)
+        return seen["model"]
+
+    monkeypatch.setattr(qat, "train_classifier", spy)
+    recipe = {"name": "qat", "steps": [{"type": "qat", "num_samples": 16, "max_steps": 4, "batch_size": 8,
+                                        "learning_rate": 1e-4}]}
+    out = tmp_path / "qat"
+    result = apply_recipe(varied_teacher_dir, recipe, small_data, out, measure_memory=False, progress=False)
+
+    assert seen["before"], "training got a model without fake quantizers (quantize first, then train)"
+    after = _quantizer_params(seen["model"])
+    assert any(not torch.equal(seen["before"][n], after[n]) for n in seen["before"]), "quantizers did not train"
+    teacher = load_model(varied_teacher_dir)
+    fp32_train = predict_logits(teacher, load_tokenizer(varied_teacher_dir), seen["train_texts"])
+    np.testing.assert_allclose(seen["teacher_logits"], fp32_train, atol=1e-4)  # soft targets: FP32, not int8
+
+    fq_ops, int8_weights = _ir_facts(out / "openvino_model.xml")
+    assert fq_ops > 0 and int8_weights > 0
+    reloaded = OVModelForSequenceClassification.from_pretrained(out)  # plain optimum-intel, no package code
+    texts = data.texts("test")[:64]
+    tok = load_tokenizer(out)
+    ir = predict_logits(reloaded, tok, texts)
+    trained = predict_logits(seen["model"], tok, texts)
+    assert _correlation(ir, trained) >= 0.99 and _agreement(ir, trained) >= 0.9
+    assert result.metrics["format"] == "openvino"
+    assert result.metrics["weight_bytes"] < 0.45 * result.baseline["weight_bytes"]
+    step = result.steps[0]
+    assert step["type"] == "qat" and step["fake_quantize_ops"] == fq_ops and step["training_minutes"] > 0
+    assert load_recipe(out / "recipe.yaml").steps[0].type_name == "qat"
+
+
+@pytest.mark.parametrize("field, value", [("backend", "torch"), ("mode", "static"), ("static_lengths", [0]),
+                                          ("alpha", 2.0)])
+def test_qat_rejects_fields_it_does_not_have_or_bad_values(field, value):
+    with pytest.raises(RecipeError) as err:
+        load_recipe({"name": "x", "steps": [{"type": "qat", field: value}]})
+    assert f"'{field}'" in str(err.value) and "\n" not in str(err.value)
