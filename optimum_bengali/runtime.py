@@ -102,9 +102,26 @@ def _compiled(model: Any) -> Any:
     return request
 
 
+def openvino_precision(ov_model: Any, hint: str) -> str:
+    """What an OpenVINO model runs in, from its graph: ``int8 MatMuls, f32 rest`` when it has ``FakeQuantize``
+    ops (static int8, QAT: the CPU plugin runs the quantized MatMuls in int8 and the rest at the inference
+    precision ``hint``), ``int8 weights, f32 compute`` when only its weights are int8 (weight-only), else
+    ``hint``."""
+    if ov_model is None or not hasattr(ov_model, "get_ops"):
+        return hint
+    ops = ov_model.get_ops()
+    if any(op.get_type_name() == "FakeQuantize" for op in ops):
+        return f"int8 MatMuls, {hint} rest"
+    if any(op.get_type_name() == "Constant" and op.get_output_element_type(0).get_type_name() in ("i8", "u8")
+           for op in ops):
+        return f"int8 weights, {hint} compute"
+    return hint
+
+
 def runtime_settings(model: Any) -> Dict[str, Any]:
     """The settings in effect for ``model``, read back from its runtime: engine, threads, and for OpenVINO
-    the compiled model's inference precision, streams, performance hint and execution mode."""
+    the compiled model's inference precision hint (``inference_precision``), what runs in int8
+    (``precision``, see :func:`openvino_precision`), streams, performance hint and execution mode."""
     import torch
 
     from .modeling import is_int8_torch
@@ -121,7 +138,9 @@ def runtime_settings(model: Any) -> Dict[str, Any]:
                 return value.get_type_name()
             return str(getattr(value, "name", value))  # enums (LATENCY, PERFORMANCE) and plain values
 
-        out.update(engine="openvino", precision=prop("INFERENCE_PRECISION_HINT"),
+        hint = prop("INFERENCE_PRECISION_HINT")
+        out.update(engine="openvino", precision=openvino_precision(getattr(model, "model", None), hint),
+                   inference_precision=hint,
                    threads=int(prop("INFERENCE_NUM_THREADS")), streams=int(prop("NUM_STREAMS")),
                    performance_hint=prop("PERFORMANCE_HINT"), execution_mode=prop("EXECUTION_MODE_HINT"))
         if getattr(model, "static_lengths", None):

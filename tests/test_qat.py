@@ -81,6 +81,8 @@ def test_qat_trains_the_quantizers_on_the_unquantized_models_logits(varied_teach
     trained = predict_logits(seen["model"], tok, texts)
     assert _correlation(ir, trained) >= 0.99 and _agreement(ir, trained) >= 0.9
     assert result.metrics["format"] == "openvino"
+    runtime = result.metrics["runtime"]  # what runs, from the graph; the hint covers the rest
+    assert runtime["precision"] == f"int8 MatMuls, {runtime['inference_precision']} rest"
     assert result.metrics["weight_bytes"] < 0.45 * result.baseline["weight_bytes"]
     step = result.steps[0]
     assert step["type"] == "qat" and step["fake_quantize_ops"] == fq_ops and step["training_minutes"] > 0

@@ -62,6 +62,8 @@ def test_openvino_static_int8_folder_loads_and_matches_fp32(varied_teacher_dir, 
     assert report["metrics"]["macro_f1"] == result.metrics["macro_f1"]
     assert report["steps"][0]["type"] == "quantize" and report["steps"][0]["format"] == "openvino"
     assert load_recipe(out / "recipe.yaml") == load_recipe("quant-static-int8")
+    runtime = result.metrics["runtime"]  # the label says what runs in int8, not only the precision hint
+    assert runtime["precision"] == f"int8 MatMuls, {runtime['inference_precision']} rest"
 
 
 def test_openvino_weight_only(tiny_teacher_dir, small_data, data, tmp_path):
@@ -73,6 +75,8 @@ def test_openvino_weight_only(tiny_teacher_dir, small_data, data, tmp_path):
     ref = _fp32_logits(tiny_teacher_dir, texts)
     assert np.abs(q - ref).max() < 0.1 * np.abs(ref).max() + 0.02
     assert result.metrics["format"] == "openvino"
+    runtime = result.metrics["runtime"]
+    assert runtime["precision"] == f"int8 weights, {runtime['inference_precision']} compute"
 
 
 def test_torch_dynamic_int8_reloads_exactly(varied_teacher_dir, small_data, data, tmp_path):

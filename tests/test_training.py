@@ -154,3 +154,37 @@ def test_learning_rate_is_chosen_by_measured_trials(tiny_teacher_dir, small_data
     step = json.loads((out / "compression_report.json").read_text())["steps"][0]
     assert step["learning_rate"] == 3e-4
     assert step["learning_rate_trials"] == {"1e-05": 0.2, "0.0003": 0.6, "0.001": 0.4}
+
+
+def test_finetune_defaults_are_the_measured_teacher_defaults_and_help_shows_them(capsys):
+    from optimum_bengali import finetune
+    from optimum_bengali.cli import build_parser, main
+    from optimum_bengali.training.finetune import TEACHER_DEFAULTS, FinetuneStep
+
+    args = build_parser().parse_args(["finetune", "--model", "m", "--data", "d", "--output", "o"])
+    cli = {"epochs": args.epochs, "learning_rate": args.learning_rate[0], "batch_size": args.batch_size,
+           "early_stopping_patience": args.early_stopping_patience}
+    assert cli == TEACHER_DEFAULTS
+
+    class Built(Exception):
+        pass
+
+    seen = {}
+
+    def spy(settings):
+        seen.update(settings)
+        raise Built
+
+    original = FinetuneStep.from_dict
+    FinetuneStep.from_dict = spy  # finetune() builds its step first, before any file is read
+    try:
+        with pytest.raises(Built):
+            finetune("m", "d", "o", epochs=2.0)
+    finally:
+        FinetuneStep.from_dict = original
+    assert seen == {**TEACHER_DEFAULTS, "epochs": 2.0}
+
+    assert main(["finetune", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("--epochs EPOCHS (default: 6.0)", "(default: 32)", "(default: [0.00015])", "(default: 2)"):
+        assert shown in text, shown
