@@ -138,6 +138,12 @@ class Step:
         return cls(**values)  # __post_init__ checks bounds and cross-field rules
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # steps built in Python are type-checked like steps read from YAML
+            try:
+                setattr(self, f.name, coerce(getattr(self, f.name), hints[f.name]))
+            except TypeError as exc:
+                raise SettingError(f.name, str(exc)) from None
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -149,16 +155,51 @@ class Step:
             if hi is not None and (value > hi or (f.metadata.get("max_exclusive") and value == hi)):
                 op = "<" if f.metadata.get("max_exclusive") else "<="
                 raise SettingError(f.name, f"must be {op} {hi}, got {value}")
+        defaults = _defaults(type(self))
+        for name, why in self.not_applicable().items():
+            if getattr(self, name) != defaults[name]:
+                raise SettingError(name, f"{why}; remove it")
         self.check()  # steps built in Python are checked like steps read from YAML
+
+    def not_applicable(self) -> Dict[str, str]:
+        """The settings that do not apply to this step's chosen method, backend, mode or student, each with
+        why (e.g. ``"applies to method 'structured', not 'magnitude'"``). Giving one of them a value other than
+        its default is an error, and ``recipe.yaml`` leaves them out. Subclasses with variants override it."""
+        return {}
 
     def check(self) -> None:
         """Cross-field checks; raise :class:`SettingError`. Bounds are checked already."""
 
     def to_dict(self) -> Dict[str, Any]:
-        """The resolved settings, ``type`` first, as written to ``recipe.yaml``."""
+        """The resolved settings that apply, ``type`` first, as written to ``recipe.yaml``."""
         out: Dict[str, Any] = {"type": self.type_name}
-        out.update(dataclasses.asdict(self))
+        skip = self.not_applicable()
+        out.update({k: v for k, v in dataclasses.asdict(self).items() if k not in skip})
         return out
+
+
+def _defaults(cls: type) -> Dict[str, Any]:
+    """Each field's default (its factory's value for list/dict defaults)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def only_for(choice: str, value: Any, fields_by_choice: Dict[Any, Any]) -> Dict[str, str]:
+    """What :meth:`Step.not_applicable` returns for a step whose ``choice`` setting (``"method"``, ``"backend"``,
+    ...) is ``value``: every field listed under another choice in ``fields_by_choice`` and not under ``value``."""
+    mine = set(fields_by_choice.get(value, ()))
+    out: Dict[str, str] = {}
+    for other, names in fields_by_choice.items():
+        for name in names:
+            if other != value and name not in mine and name not in out:
+                owners = [repr(o) for o, ns in fields_by_choice.items() if name in ns]
+                out[name] = f"applies to {choice} {' or '.join(owners)}, not {value!r}"
+    return out
 
     # -- execution -----------------------------------------------------------------
     def apply(self, state: "CompressionState") -> None:  # pragma: no cover - abstract

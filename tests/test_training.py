@@ -45,7 +45,8 @@ def test_balanced_class_weights_make_every_class_weigh_the_same():
     weights = balanced_class_weights(labels, 4)
     assert weights[3] == 0.0
     counts = [6, 3, 1]
-    assert [round(w * c, 6) for w, c in zip(weights, counts)] == [2.5] * 3  # n / k per class
+    # n / k per class, k = the 3 classes with rows (scikit-learn's "balanced")
+    assert [round(w * c, 6) for w, c in zip(weights, counts)] == [round(10 / 3, 6)] * 3
 
 
 def test_weighted_loss_counts_a_rare_class_more():

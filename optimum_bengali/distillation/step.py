@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Dict, List, Literal, Optional
 
 from ..errors import ModelError
 from ..registry import register_step
-from ..steps import SettingError, Step, setting
+from ..steps import SettingError, Step, only_for, setting
 from ..training.trainer import train_classifier
 from .augment import with_augmented_train
 from .cache import cached_teacher_logits
@@ -74,7 +74,18 @@ class DistilStep(Step):
     seed: Optional[int] = None
     cache_dir: Optional[str] = None
 
+    def not_applicable(self) -> Dict[str, str]:
+        out = only_for("student", self.student, {"cut": ("num_layers", "layers"),
+                                                 "config": ("num_layers", "hidden_size", "num_attention_heads",
+                                                            "intermediate_size"),
+                                                 "checkpoint": ("checkpoint",)})
+        out.update(only_for("mode", self.mode, {"black_box": ("cache_dir",),
+                                                "white_box": ("layer_map", "hidden_weight", "attention_weight")}))
+        return out
+
     def check(self) -> None:
+        if self.layers is not None and self.num_layers != type(self).__dataclass_fields__["num_layers"].default:
+            raise SettingError("num_layers", "give layers (the teacher layers to keep) or num_layers, not both")
         if self.student == "checkpoint" and not self.checkpoint:
             raise SettingError("checkpoint", "student 'checkpoint' needs the checkpoint path or Hub id")
         if self.layers is not None and len(self.layers) == 0:

@@ -99,6 +99,8 @@ def prune_heads(model: PreTrainedModel, keep: Sequence[Sequence[int]]) -> PreTra
     if len(keep) != len(layers):
         raise ModelError(f"head lists for {len(keep)} layers; the model has {len(layers)}")
     names = {id(module): name for name, module in model.named_modules()}
+    # the state dict is sliced, not the modules: the result is a new (pruned-heads) class built from its config,
+    # which transformers' prune_linear_layer (it replaces a Linear in place) cannot give
     state = model.state_dict()
     for layer, heads in zip(layers, keep):
         att = layer.attention.self

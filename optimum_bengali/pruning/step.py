@@ -3,12 +3,11 @@ attention heads)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Optional
+from typing import TYPE_CHECKING, Dict, Literal, Optional
 
 from ..registry import register_step
-from ..steps import SettingError, Step, setting
+from ..steps import SettingError, Step, only_for, setting
 from .methods import PRUNING_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,14 +68,13 @@ class PruneStep(Step):
     def saves_sparse(self) -> bool:
         return self.save == "sparse"
 
+    def not_applicable(self) -> Dict[str, str]:
+        out = only_for("method", self.method, _ONLY)
+        if self.method == "structured" and self.recovery != "distil":
+            out.update({n: "applies to recovery 'distil', not 'finetune'" for n in ("temperature", "alpha")})
+        return out
+
     def check(self) -> None:
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        for other, names in _ONLY.items():
-            if other == self.method:
-                continue
-            for name in names:
-                if getattr(self, name) != defaults[name]:
-                    raise SettingError(name, f"applies to method {other!r}, not {self.method!r}")
         if self.method == "structured" and self.ffn_keep == 1 and self.heads_keep == 1:
             raise SettingError("ffn_keep", "structured pruning with ffn_keep 1 and heads_keep 1 removes nothing")
         if self.initial_sparsity > self.sparsity:

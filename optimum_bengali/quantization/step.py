@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Literal, Union
+from typing import TYPE_CHECKING, Dict, List, Literal, Union
 
 from ..formats.openvino_static import check_static_lengths, use_static_lengths
 from ..registry import register_step
-from ..steps import SettingError, Step, setting
+from ..steps import SettingError, Step, only_for, setting
 from .backends import QUANTIZATION_BACKENDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,6 +19,12 @@ def calibration_texts(state: "CompressionState", num_samples: int) -> List[str]:
     """``num_samples`` training sentences (all of them when there are fewer), drawn with the recipe seed."""
     texts = state.data.texts("train")
     return random.Random(state.seed).sample(texts, min(num_samples, len(texts)))
+
+
+#: the settings each mode reads (max_length and static_lengths: every mode that runs a model on sentences)
+_MODE_FIELDS = {"static": ("num_samples", "compress_embeddings"), "accuracy_control": ("num_samples",
+                "compress_embeddings", "max_macro_f1_drop"), "autotune": ("num_samples", "max_macro_f1_drop"),
+                "dynamic": (), "weight_only": ()}
 
 
 @register_step("quantize")
@@ -50,15 +56,18 @@ class QuantizeStep(Step):
         None, help="openvino: run each batch padded to the next of these lengths, one static-shape model each; "
                    "auto: lengths from the training split's token counts")
 
+    def not_applicable(self) -> Dict[str, str]:
+        out = only_for("mode", self.mode, _MODE_FIELDS)
+        out.update(only_for("backend", self.backend, {"openvino": ("static_lengths", "compress_embeddings"),
+                                                      "torch": (), "inc": ()}))
+        return out
+
     def check(self) -> None:
         modes = QUANTIZATION_BACKENDS.info(self.backend)["modes"]
         if self.mode not in modes:
             raise SettingError("mode", f"backend {self.backend!r} supports {', '.join(modes)}; "
                                        f"got {self.mode!r}")
-        if self.static_lengths is not None:
-            if self.backend != "openvino":
-                raise SettingError("static_lengths", f"only the openvino backend has static shapes; "
-                                                     f"remove it or use backend: openvino (got {self.backend!r})")
+        if self.static_lengths is not None:  # another backend's static_lengths is refused by not_applicable
             try:
                 check_static_lengths(self.static_lengths)
             except ValueError as err:

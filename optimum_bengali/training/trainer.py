@@ -59,11 +59,16 @@ def _compute_metrics(pred: Any) -> Dict[str, float]:
 
 
 def balanced_class_weights(labels: Sequence[int], num_labels: int) -> List[float]:
-    """Per-class loss weights ``n / (k * count_c)`` (scikit-learn's "balanced"): every class weighs as much
-    in the loss as if the classes were equally frequent. A class with no training rows gets weight 0."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels)[:num_labels]
-    n = float(counts.sum())
-    return [n / (num_labels * c) if c else 0.0 for c in counts.tolist()]
+    """Per-class loss weights ``n / (k * count_c)`` (scikit-learn's ``compute_class_weight("balanced")`` over
+    the ``k`` classes the training rows have): every class weighs as much in the loss as if the classes were
+    equally frequent. A class with no training rows gets weight 0 (scikit-learn refuses absent classes)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray(labels, dtype=np.int64)
+    present = np.unique(y)
+    weights = np.zeros(num_labels)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y)
+    return weights.tolist()
 
 
 class WeightedCrossEntropy:
@@ -80,6 +85,9 @@ class WeightedCrossEntropy:
 
 class BestWeights(TrainerCallback):
     """Keep an in-memory copy of the weights with the best validation macro-F1, and stop early.
+
+    (``transformers.EarlyStoppingCallback`` does not serve: it requires ``load_best_model_at_end``, the reload
+    described below.)
 
     The Trainer's own best-model reload reads the checkpoint file back with ``load_state_dict``; a model
     loaded from an encoder checkpoint is saved with ``LayerNorm.gamma``/``beta`` keys, which that reload
