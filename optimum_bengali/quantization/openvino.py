@@ -108,10 +108,13 @@ def _accuracy_controlled(step: "QuantizeStep", state: "CompressionState", ov_mod
             gold.append(label)
         return classification_metrics(gold, preds, num_labels=state.model.config.num_labels)["macro_f1"]
 
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
     quantized = nncf.quantize_with_accuracy_control(
         ov_model.model, calibration_dataset=calib, validation_dataset=val, validation_fn=validate,
         max_drop=step.max_macro_f1_drop, drop_type=nncf.DropType.ABSOLUTE, model_type=nncf.ModelType.TRANSFORMER,
-        subset_size=min(step.num_samples, 300))
+        subset_size=min(step.num_samples, 300),  # overflow fix as in static int8 (CPUs without VNNI)
+        advanced_quantization_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE))
     if step.compress_embeddings:
         quantized = compress_float_embeddings(quantized)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,7 +140,10 @@ def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
         else:
             # static int8 PTQ; optimum-intel stores the embedding tables as int8 weights too. (A mixed
             # weight-only + static config was measured 2x slower on the CPU: it is not used.)
-            config = OVQuantizationConfig(num_samples=step.num_samples, model_type="transformer")
+            # overflow fix (weights on half the int8 range): optimum-intel's default "disable" saturates the
+            # int8 MatMuls of CPUs without VNNI (AVX2 only), whose logits then follow the FP32 model's poorly
+            config = OVQuantizationConfig(num_samples=step.num_samples, model_type="transformer",
+                                          overflow_fix="enable")
             dataset = _encoded(state.tokenizer, step.calibration_texts(state), step.max_length,
                                _input_names(ov_model))
         quantizer.quantize(calibration_dataset=dataset, ov_config=OVConfig(quantization_config=config),
