@@ -30,7 +30,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "bemoc"
@@ -133,7 +133,7 @@ def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any
 
 COLUMNS = ("| recipe | run | format | runtime | val acc | val macro-F1 | acc | macro-F1 | ΔF1 (pts) | ΔF1 95% CI | steady p50 ms bs1 | p95/p50 bs1 "
            "| noise p95 bs1 | first call ms bs1 | steady p50 ms bs8 | speedup bs1 | speedup bs8 | params (M) | non-zero (M) "
-           "| disk MB | disk ratio | model mem MB | peak RSS MB |")
+           "| disk MB | disk ratio | model mem MB | peak RSS MB | recipe min |")
 
 
 def markdown_row(r: Dict[str, Any]) -> str:
@@ -152,7 +152,8 @@ def markdown_row(r: Dict[str, Any]) -> str:
             f"{r['steady_p50_ms_bs8']:.2f} | {f(r.get('speedup_bs1'), '.2f')}x | {f(r.get('speedup_bs8'), '.2f')}x | "
             f"{f(r['parameters'], '.1f', 1e-6)} | {f(r['nonzero_parameters'], '.1f', 1e-6)} | "
             f"{r['bytes_on_disk'] / 1e6:.1f} | {f(r.get('disk_ratio'), '.2f')}x | "
-            f"{f(r.get('model_memory_bytes'), '.0f', 1e-6)} | {f(r.get('peak_rss_bytes'), '.0f', 1e-6)} |")
+            f"{f(r.get('model_memory_bytes'), '.0f', 1e-6)} | {f(r.get('peak_rss_bytes'), '.0f', 1e-6)} | "
+            f"{f(r.get('seconds'), '.1f', 1 / 60)} |")
 
 
 def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -> None:
@@ -184,7 +185,8 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
               "minus before loading (runtime and tokenizer loaded first); peak RSS = the whole process, runtime "
               "libraries included. ΔF1 95% CI: paired bootstrap of the row's macro-F1 minus the teacher's over "
               "2,000 resamples of the test sentences (both scored on the same resamples; '-' where the row's "
-              "predictions were not kept)."]
+              "predictions were not kept). Recipe min: wall-clock minutes of the whole recipe (training, calibration, "
+              "conversion and its own measuring) on this machine; '-' for the teacher."]
     for note in info.get("notes", []):
         lines += ["", note]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -257,7 +259,7 @@ def build_teacher(args: argparse.Namespace, teacher_dir: Path) -> None:
     tok.save_pretrained(teacher_dir)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", help="fine-tuned teacher: folder or Hub id")
@@ -285,19 +287,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--remeasure", action="store_true",
                    help="measure kept models of finished recipes again in this run (no retraining)")
     args = p.parse_args(argv)
-
-    import shutil
-
-    from tqdm.auto import tqdm
-
-    from optimum_bengali import apply_recipe, list_recipes, load_recipe
-    from optimum_bengali.evaluation import latency_method, macro_f1_difference_ci, measure_saved_model
-    from optimum_bengali.runtime import openvino_cpu_capabilities, set_threads
-
-    threads = set_threads(args.threads)
-    out = Path(args.output)
-    (out / "rows").mkdir(parents=True, exist_ok=True)
-    run_id = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     if args.quick:
         args.from_config = args.from_config or "bert-tiny-12l-shape"
         args.finetune_steps = min(args.finetune_steps, 60)
@@ -306,27 +295,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.max_latency_batches = min(args.max_latency_batches, 20)
     if not args.model and not args.from_config:
         p.error("give --model, --from-config or --quick")
+    return args
 
-    teacher_dir = Path(args.model) if args.model else out / "teacher"
-    if args.from_config and (args.force or not (teacher_dir / "config.json").is_file()):
-        build_teacher(args, teacher_dir)
-    from optimum_bengali.data import load_data
+
+def teacher_copy(teacher_dir: Path, out: Path) -> Tuple[Path, str]:
+    """The teacher saved under ``out/models/teacher`` (what its rows are measured from) and its fingerprint;
+    the copy is rewritten only when the teacher changed. Rows and kept models measured against another
+    teacher are never reused."""
+    import shutil
+
     from optimum_bengali.formats import load_model
     from optimum_bengali.formats.pytorch import save_pytorch
-    from optimum_bengali.modeling import has_default_labels, load_tokenizer
+    from optimum_bengali.modeling import load_tokenizer
 
-    tmodel = load_model(teacher_dir)
-    names = None if has_default_labels(tmodel.config) else [tmodel.config.id2label[i]
-                                                               for i in sorted(tmodel.config.id2label)]
-    del tmodel
-    data = load_data(args.data, label_names=names)
-    texts, labels = data.texts("test"), data.labels("test")
-    validation = (data.texts("validation"), data.labels("validation"))  # what choices are made by
-    teacher_desc = (f"{Path(args.model).name}" if args.model else f"{args.from_config} built from config, "
-                    + (f"fine-tuned {args.finetune_steps} steps on {Path(args.data).name} train"
-                       if args.finetune_steps > 0 else "random weights (speed and size only)"))
-
-    # the teacher's identity: rows and kept models measured against another teacher are not reused
     teacher_fp = fingerprint(teacher_dir)
     baseline_dir = out / "models" / "teacher"
     fp_file = baseline_dir / "teacher_fingerprint.txt"
@@ -335,15 +316,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         save_pytorch(load_model(teacher_dir), baseline_dir)
         load_tokenizer(teacher_dir, apply_normalization=False).save_pretrained(baseline_dir)
         fp_file.write_text(teacher_fp)
+    return baseline_dir, teacher_fp
 
-    print(f"measuring the teacher (FP32 PyTorch, {threads} threads)")
-    teacher_metrics = measure_saved_model(baseline_dir, texts, labels, memory=not args.no_memory,
-                                          max_latency_batches=args.max_latency_batches, predictions=True,
-                                          validation=validation)
-    num_labels = len(data.label_names)
-    rows = [row_from("teacher", teacher_metrics, teacher_metrics, run_id, teacher_fp, labels, num_labels)]
-    (out / "rows" / "teacher.json").write_text(json.dumps(rows[0], indent=2))
-    notes: List[str] = []
+
+def planned_recipes(args: argparse.Namespace, notes: List[str]) -> List[str]:
+    """The recipes of this run in order: the peers first (unless ``--no-peers``; bf16 only where the CPU has
+    it, with a note saying so), then ``--recipes`` (``all``: every shipped recipe), each once."""
+    from optimum_bengali import list_recipes
+    from optimum_bengali.runtime import openvino_cpu_capabilities
+
     wanted = [n for item in args.recipes.split(",")
               for n in ([name for name, _ in list_recipes()] if item == "all" else [item])]
     if not args.no_peers:
@@ -354,46 +335,113 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "lack BF16), so the CPU plugin's default precision here is f32 and the "
                          "`openvino-export` row is also the OpenVINO default.")
         wanted = peers + [n for n in wanted if n not in peers]
-    wanted = list(dict.fromkeys(wanted))
-    info = {"run": run_id, "teacher": teacher_desc, "teacher_fingerprint": teacher_fp, "data": Path(args.data).name,
-            "n_test": len(texts), "n_validation": len(validation[0]), "machine": machine(), "threads": threads,
-            "latency_method": latency_method(args.max_latency_batches), "notes": notes,
-            "settings": {k: v for k, v in vars(args).items() if k not in ("model", "output", "data")}}
-    for name in tqdm(wanted, desc="recipes"):
+    return list(dict.fromkeys(wanted))
+
+
+class Run:
+    """One benchmark run: the data, the teacher's measured row, and how each recipe's row is measured."""
+
+    def __init__(self, args: argparse.Namespace, out: Path, teacher_dir: Path, data: Any) -> None:
+        from optimum_bengali.evaluation import measure_saved_model
+
+        self.args, self.out, self.teacher_dir, self.data = args, out, teacher_dir, data
+        self.run_id = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+        self.texts, self.labels = data.texts("test"), data.labels("test")
+        self.validation = (data.texts("validation"), data.labels("validation"))  # what choices are made by
+        self.num_labels = len(data.label_names)
+        baseline_dir, self.teacher_fp = teacher_copy(teacher_dir, out)
+        self.teacher_metrics = measure_saved_model(baseline_dir, self.texts, self.labels, **self.measuring(),
+                                                   predictions=True)
+        self.teacher_row = self.row("teacher", self.teacher_metrics)
+
+    def measuring(self) -> Dict[str, Any]:
+        return {"memory": not self.args.no_memory, "max_latency_batches": self.args.max_latency_batches,
+                "validation": self.validation}
+
+    def row(self, name: str, metrics: Dict[str, Any], predictions: Optional[List[int]] = None) -> Dict[str, Any]:
+        return row_from(name, metrics, self.teacher_metrics if name != "teacher" else metrics, self.run_id,
+                        self.teacher_fp, self.labels, self.num_labels, predictions)
+
+    def kept_row(self, name: str, old: Dict[str, Any], model_dir: Path) -> Dict[str, Any]:
+        """A finished recipe's row: with ``--remeasure`` its kept model measured again next to this run's
+        teacher, else the stored row with its interval against this run's teacher."""
+        from optimum_bengali.evaluation import macro_f1_difference_ci, measure_saved_model
+
+        if self.args.remeasure and (model_dir / "config.json").is_file():
+            counts = {k: old[k] for k in ("parameters", "nonzero_parameters") if old.get(k) is not None}
+            metrics = measure_saved_model(model_dir, self.texts, self.labels, **self.measuring(), counts=counts,
+                                          predictions=True)
+            return {**self.row(name, metrics), "seconds": old.get("seconds")}
+        if old.get("predictions") is not None:
+            old["macro_f1_change_ci95"] = list(macro_f1_difference_ci(
+                self.labels, old["predictions"], self.teacher_metrics["predictions"], num_labels=self.num_labels))
+        return old
+
+    def recipe_row(self, name: str) -> Dict[str, Any]:
+        """The row of one recipe: reused (or re-measured) when this teacher's row exists and not ``--force``,
+        else the recipe applied to the teacher and measured. The row is written to ``rows/<recipe>.json``."""
+        import shutil
+
+        from optimum_bengali import apply_recipe, load_recipe
+
+        args = self.args
         recipe = override(load_recipe(name), args.max_steps, args.epochs, args.num_samples)
-        row_file = out / "rows" / f"{recipe.name}.json"
-        model_dir = out / "models" / recipe.name
+        row_file = self.out / "rows" / f"{recipe.name}.json"
+        model_dir = self.out / "models" / recipe.name
         if row_file.is_file() and not args.force:
             old = json.loads(row_file.read_text())
-            if old.get("teacher_fingerprint") != teacher_fp:
-                print(f"{recipe.name}: its row was measured against another teacher; running it again")
-                shutil.rmtree(model_dir, ignore_errors=True)
-            else:
-                if args.remeasure and (model_dir / "config.json").is_file():
-                    # same model, measured again in this run next to this run's teacher
-                    counts = {k: old[k] for k in ("parameters", "nonzero_parameters") if old.get(k) is not None}
-                    metrics = measure_saved_model(model_dir, texts, labels, memory=not args.no_memory,
-                                                  max_latency_batches=args.max_latency_batches, counts=counts,
-                                                  predictions=True, validation=validation)
-                    old = {**row_from(recipe.name, metrics, teacher_metrics, run_id, teacher_fp, labels,
-                                      num_labels),
-                           "seconds": old.get("seconds")}
-                    row_file.write_text(json.dumps(old, indent=2))
-                elif old.get("predictions") is not None:  # kept row: its interval against this run's teacher
-                    old["macro_f1_change_ci95"] = list(macro_f1_difference_ci(
-                        labels, old["predictions"], teacher_metrics["predictions"], num_labels=num_labels))
-                rows.append(old)
-                continue
+            if old.get("teacher_fingerprint") == self.teacher_fp:
+                row = self.kept_row(recipe.name, old, model_dir)
+                if row is not old:  # measured again: the stored row is replaced
+                    row_file.write_text(json.dumps(row, indent=2))
+                return row
+            print(f"{recipe.name}: its row was measured against another teacher; running it again")
+            shutil.rmtree(model_dir, ignore_errors=True)
         t0 = time.perf_counter()
-        result = apply_recipe(teacher_dir, recipe, data, model_dir, overwrite=True, measure_baseline=False,
-                              measure_memory=not args.no_memory, max_latency_batches=args.max_latency_batches)
-        row = row_from(recipe.name, result.metrics, teacher_metrics, run_id, teacher_fp, labels, num_labels,
-                       result.predictions)
-        row["seconds"] = round(time.perf_counter() - t0, 1)
+        result = apply_recipe(self.teacher_dir, recipe, self.data, model_dir, overwrite=True,
+                              measure_baseline=False, measure_memory=not args.no_memory,
+                              max_latency_batches=args.max_latency_batches)
+        row = {**self.row(recipe.name, result.metrics, result.predictions),
+               "seconds": round(time.perf_counter() - t0, 1)}
         row_file.write_text(json.dumps(row, indent=2))
-        rows.append(row)
         if not args.keep_models:
             shutil.rmtree(model_dir, ignore_errors=True)
+        return row
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from tqdm.auto import tqdm
+
+    from optimum_bengali.data import load_data
+    from optimum_bengali.evaluation import latency_method
+    from optimum_bengali.formats import load_model
+    from optimum_bengali.modeling import has_default_labels
+    from optimum_bengali.runtime import set_threads
+
+    threads = set_threads(args.threads)
+    out = Path(args.output)
+    (out / "rows").mkdir(parents=True, exist_ok=True)
+    teacher_dir = Path(args.model) if args.model else out / "teacher"
+    if args.from_config and (args.force or not (teacher_dir / "config.json").is_file()):
+        build_teacher(args, teacher_dir)
+    config = load_model(teacher_dir).config
+    names = None if has_default_labels(config) else [config.id2label[i] for i in sorted(config.id2label)]
+    print(f"measuring the teacher (FP32 PyTorch, {threads} threads)")
+    run = Run(args, out, teacher_dir, load_data(args.data, label_names=names))
+    (out / "rows" / "teacher.json").write_text(json.dumps(run.teacher_row, indent=2))
+    notes: List[str] = []
+    wanted = planned_recipes(args, notes)
+    teacher_desc = (f"{Path(args.model).name}" if args.model else f"{args.from_config} built from config, "
+                    + (f"fine-tuned {args.finetune_steps} steps on {Path(args.data).name} train"
+                       if args.finetune_steps > 0 else "random weights (speed and size only)"))
+    info = {"run": run.run_id, "teacher": teacher_desc, "teacher_fingerprint": run.teacher_fp,
+            "data": Path(args.data).name, "n_test": len(run.texts), "n_validation": len(run.validation[0]),
+            "machine": machine(), "threads": threads, "latency_method": latency_method(args.max_latency_batches),
+            "notes": notes, "settings": {k: v for k, v in vars(args).items() if k not in ("model", "output", "data")}}
+    rows = [run.teacher_row]
+    for name in tqdm(wanted, desc="recipes"):
+        rows.append(run.recipe_row(name))
         write_outputs(out, rows, info)  # after every recipe: an interrupted run keeps its table
     write_outputs(out, rows, info)
     print((out / "results.md").read_text())

@@ -19,7 +19,7 @@ _EXPORTS = {
     "apply_recipe": ".pipeline", "CompressionResult": ".pipeline", "CompressionState": ".state",
     "Recipe": ".recipe", "load_recipe": ".recipe", "list_recipes": ".recipe",
     "Step": ".steps", "register_step": ".registry", "available_steps": ".recipe",
-    "load_data": ".data", "LabelledData": ".data", "normalize_bengali": ".data",
+    "load_data": ".data", "LabelledData": ".data", "normalize_bengali": ".normalization",
     "load_model": ".formats", "load_tokenizer": ".modeling", "push_to_hub": ".hub",
     "finetune": ".pipeline",
     "FinetuneStep": ".training.finetune", "DistilStep": ".distillation.step", "PruneStep": ".pruning.step",

@@ -47,22 +47,21 @@ def wait_for_everyone() -> None:
 
 
 def broadcast(obj: Any) -> Any:
-    """The main process's ``obj`` on every process."""
+    """The main process's ``obj`` on every process (``accelerate.utils.broadcast_object_list``)."""
     if not is_distributed():
         return obj
-    import torch.distributed as dist
+    from accelerate.utils import broadcast_object_list
 
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    _state()
+    return broadcast_object_list([obj], from_process=0)[0]
 
 
 def gather(obj: Any) -> List[Any]:
-    """Every process's ``obj``, in rank order, on every process."""
+    """Every process's ``obj``, in rank order, on every process (``accelerate.utils.gather_object``, which
+    concatenates the processes' lists: each sends a list of one)."""
     if not is_distributed():
         return [obj]
-    import torch.distributed as dist
+    from accelerate.utils import gather_object
 
-    out: List[Any] = [None] * world_size()
-    dist.all_gather_object(out, obj)
-    return out
+    _state()
+    return gather_object([obj])

@@ -102,7 +102,7 @@ def load_tokenizer(model: Union[str, Path], apply_normalization: bool = True) ->
                          "files; save the tokenizer beside the model (tokenizer.save_pretrained(folder))")
     check_bengali_tokenizer(tok)
     if apply_normalization and Path(str(model)).is_dir():
-        from .data import apply_saved_normalization
+        from .normalization import apply_saved_normalization
 
         apply_saved_normalization(tok, model)
     return tok

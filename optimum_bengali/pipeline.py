@@ -10,22 +10,24 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from . import distributed
 from .card import write_model_card
-from .data import LabelledData, load_data, save_normalization
+from .data import LabelledData, load_data
 from .errors import ModelError, OutputError
 from .evaluation import measure_saved_model
 from .formats import FORMATS, load_model, model_format
 from .formats.pytorch import save_pytorch
 from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
                        parameter_counts, unk_rate)
+from .normalization import save_normalization
 from .recipe import Recipe, load_recipe
 from .runtime import use_threads
 from .state import CompressionState
@@ -206,13 +208,74 @@ def apply_recipe(
     Returns:
         A :class:`CompressionResult`; ``result.metrics`` holds the measured figures.
     """
-    # every check that needs no weights comes first, so that a bad input fails in seconds, not after loading
     recipe = load_recipe(recipe)
     output_dir = Path(output_dir)
     check_output(output_dir, overwrite)
     use_threads(threads)
     set_seed(recipe.seed)
+    inputs = _prepare_inputs(model, tokenizer, dataset, text_column, label_column, normalization)
+    data = inputs.data
+    # torchrun / accelerate launch: every process trains (DDP); the main one alone measures and writes
+    distributed.setup()
+    main = distributed.is_main_process()
+    test_texts, test_labels = data.texts("test"), data.labels("test")
+    # quality on validation too: what choices are made by (the test figures only report)
+    validation = (data.texts("validation"), data.labels("validation")) if "validation" in data.splits else None
+    measure = {"memory": measure_memory, "max_latency_batches": max_latency_batches, "validation": validation}
+    with staged_output(output_dir, clean_leftovers=main) as stage:
+        baseline = None
+        if measure_baseline and main:
+            base_dir = stage.work / "baseline"
+            save_pytorch(inputs.model, base_dir)
+            inputs.tokenizer.save_pretrained(base_dir)
+            baseline = measure_saved_model(base_dir, test_texts, test_labels, **measure)
+        state = CompressionState(model=inputs.model, tokenizer=inputs.tokenizer, data=data, teacher=inputs.model,
+                                 teacher_source=inputs.source, work_dir=stage.work, seed=recipe.seed,
+                                 progress=progress)
+        run_steps(recipe, state, main)
+        if not main:
+            stage.discard()
+            return CompressionResult(output_dir=output_dir, recipe=recipe, metrics={}, baseline=None,
+                                     steps=state.report, main_process=False)
+        normalizing = _save_result(state, recipe, stage.folder)
+        stage.written = True  # from here on a failure keeps the whole, unmeasured model
+        metrics = measure_saved_model(stage.folder, test_texts, test_labels, counts=state.counts,
+                                      predictions=True, **measure)
+        predictions = metrics.pop("predictions")
+        metrics["unk_rate_test"] = unk_rate(state.tokenizer, test_texts)
+        if baseline:
+            metrics["vs_baseline"] = compare(baseline, metrics)
+        report = {"recipe": recipe.to_dict(), "source_model": inputs.source, "labels": data.label_names,
+                  "labels_from": inputs.label_rule,
+                  "normalization": {"training": data.normalization, "in_saved_tokenizer": normalizing},
+                  "data": {s: len(data.splits[s]) for s in data.splits}, "steps": state.report,
+                  "training_processes": distributed.world_size(),
+                  "metrics": metrics, "baseline": baseline}
+        (stage.folder / "compression_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False),
+                                                              encoding="utf-8")
+        write_model_card(stage.folder, recipe=recipe, source=inputs.source, metrics=metrics, baseline=baseline,
+                         labels=data.label_names, fmt=metrics["format"], name=output_dir.name,
+                         normalization=data.normalization, dataset=data.name)
+    return CompressionResult(output_dir=output_dir, recipe=recipe, metrics=metrics, baseline=baseline,
+                             steps=state.report, predictions=predictions)
 
+
+@dataclass
+class _Inputs:
+    """The checked inputs of a run: the model to compress (a copy: steps change it in place), its tokenizer,
+    the data with labels in the model's order, where the model came from and how its labels were tied."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    data: LabelledData
+    source: str
+    label_rule: str
+
+
+def _prepare_inputs(model: Union[str, Path, PreTrainedModel], tokenizer: Optional[PreTrainedTokenizerBase],
+                    dataset: Any, text_column: str, label_column: str, normalization: Optional[str]) -> _Inputs:
+    """Check the model, tokenizer and data (every check that needs no weights first, so that a bad input
+    fails in seconds), then load the weights."""
     source = str(model) if not isinstance(model, PreTrainedModel) else getattr(model, "name_or_path", "model")
     if isinstance(model, PreTrainedModel):
         config = model.config
@@ -233,92 +296,80 @@ def apply_recipe(
     data = load_data(dataset, text_column=text_column, label_column=label_column,
                      label_names=_label_names_for(config), normalization=normalization)
     _attach_labels(copy.deepcopy(config), data, source)  # label count checked before any weights load
+    # steps change the model in place (trimming, pruning, training): never the caller's own object
+    net = copy.deepcopy(model) if isinstance(model, PreTrainedModel) else load_model(model)
+    label_rule = _attach_labels(net.config, data, source)
+    net.eval()
+    return _Inputs(model=net, tokenizer=tokenizer, data=data, source=source, label_rule=label_rule)
 
-    if isinstance(model, PreTrainedModel):
-        # steps change the model in place (trimming, pruning, training): never the caller's own object
-        teacher = copy.deepcopy(model)
-    else:
-        teacher = load_model(model)
-    label_rule = _attach_labels(teacher.config, data, source)
-    teacher.eval()
 
-    # torchrun / accelerate launch: every process trains (DDP); the main one alone measures and writes
-    distributed.setup()
-    main = distributed.is_main_process()
+def run_steps(recipe: Recipe, state: CompressionState, main: bool = True) -> None:
+    """Apply the recipe's steps to ``state`` in order, noting each one's seconds in ``state.report``. In the
+    other processes of a distributed run (``main=False``) stop after the last step that trains."""
     last_training = max((i for i, s in enumerate(recipe.steps) if s.trains), default=-1)
+    for i, step in enumerate(recipe.steps):
+        if not main and i > last_training:
+            break  # what follows the training (quantization, export) is the main process's alone
+        logger.info("step %d/%d: %s", i + 1, len(recipe.steps), step.type_name)
+        t0 = time.perf_counter()
+        if FORMATS[state.format].trainable:  # a PyTorch model steps may still train (quantization comes last)
+            state.counts = parameter_counts(state.model)
+        state.report.append({"step": i, "type": step.type_name})
+        step.apply(state)
+        state.note(seconds=round(time.perf_counter() - t0, 2))
+
+
+def _save_result(state: CompressionState, recipe: Recipe, folder: Path) -> bool:
+    """Write the recipe's model, tokenizer, resolved recipe and normalization record into ``folder`` (the one
+    place a recipe's model is written). Returns whether the saved tokenizer normalizes raw text itself."""
+    FORMATS[state.format].save(state.model, folder)
+    state.tokenizer.save_pretrained(folder)
+    recipe.save(folder / "recipe.yaml")
+    return save_normalization(folder, state.data.normalization)  # raw text at serving time = training text
+
+
+@dataclass
+class Staging:
+    """The temporary folders of one run beside its output: ``folder`` becomes the output, ``work`` is removed.
+    Set ``written`` once ``folder`` holds a whole model (a later failure keeps it as ``OUTPUT.unmeasured``);
+    :meth:`discard` drops ``folder`` at the end instead of moving it into place."""
+
+    folder: Path
+    work: Path
+    written: bool = False
+    discarded: bool = False
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+@contextmanager
+def staged_output(output_dir: Path, clean_leftovers: bool = True) -> Iterator[Staging]:
+    """Run the body on hidden folders beside ``output_dir`` and move the result into place only when it ends
+    without error, so that a failed or interrupted run leaves nothing half-written (leftovers of killed runs
+    are removed first when ``clean_leftovers``)."""
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    if main:
+    if clean_leftovers:
         remove_leftovers(output_dir)
     pid = os.getpid()  # in the names, so that a later run can tell a dead run's folders from a live one's
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-{pid}-", dir=output_dir.parent))
-    work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-{pid}-", dir=output_dir.parent))
-    test_texts, test_labels = data.texts("test"), data.labels("test")
-    # quality on validation too: what choices are made by (the test figures only report)
-    validation = (data.texts("validation"), data.labels("validation")) if "validation" in data.splits else None
-    trained = False  # once the compressed model is whole on disk, a later failure keeps it
+    stage = Staging(folder=Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-{pid}-", dir=output_dir.parent)),
+                    work=Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-{pid}-", dir=output_dir.parent)))
     try:
-        baseline = None
-        if measure_baseline and main:
-            base_dir = work / "baseline"
-            save_pytorch(teacher, base_dir)
-            tokenizer.save_pretrained(base_dir)
-            baseline = measure_saved_model(base_dir, test_texts, test_labels, memory=measure_memory,
-                                           max_latency_batches=max_latency_batches, validation=validation)
-
-        state = CompressionState(model=teacher, tokenizer=tokenizer, data=data, teacher=teacher,
-                                 teacher_source=source, work_dir=work,
-                                 seed=recipe.seed, progress=progress)
-        for i, step in enumerate(recipe.steps):
-            if not main and i > last_training:
-                break  # what follows the training (quantization, export) is the main process's alone
-            logger.info("step %d/%d: %s", i + 1, len(recipe.steps), step.type_name)
-            t0 = time.perf_counter()
-            if FORMATS[state.format].trainable:  # a PyTorch model steps may still train (quantization comes last)
-                state.counts = parameter_counts(state.model)
-            state.report.append({"step": i, "type": step.type_name})
-            step.apply(state)
-            state.note(seconds=round(time.perf_counter() - t0, 2))
-        if not main:
-            shutil.rmtree(staging, ignore_errors=True)
-            return CompressionResult(output_dir=output_dir, recipe=recipe, metrics={}, baseline=None,
-                                     steps=state.report, main_process=False)
-
-        FORMATS[state.format].save(state.model, staging)  # the one place a recipe's model is written
-        state.tokenizer.save_pretrained(staging)
-        recipe.save(staging / "recipe.yaml")
-        normalizing = save_normalization(staging, data.normalization)  # raw text at serving time = training text
-        trained = True
-        metrics = measure_saved_model(staging, test_texts, test_labels, memory=measure_memory,
-                                      max_latency_batches=max_latency_batches, counts=state.counts,
-                                      predictions=True, validation=validation)
-        predictions = metrics.pop("predictions")
-        metrics["unk_rate_test"] = unk_rate(state.tokenizer, test_texts)
-        if baseline:
-            metrics["vs_baseline"] = compare(baseline, metrics)
-        report = {"recipe": recipe.to_dict(), "source_model": source, "labels": data.label_names,
-                  "labels_from": label_rule,
-                  "normalization": {"training": data.normalization, "in_saved_tokenizer": normalizing},
-                  "data": {s: len(data.splits[s]) for s in data.splits}, "steps": state.report,
-                  "training_processes": distributed.world_size(),
-                  "metrics": metrics, "baseline": baseline}
-        (staging / "compression_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False),
-                                                         encoding="utf-8")
-        write_model_card(staging, recipe=recipe, source=source, metrics=metrics, baseline=baseline,
-                         labels=data.label_names, fmt=metrics["format"], name=output_dir.name,
-                         normalization=data.normalization, dataset=data.name)
-        staging.chmod(0o755)
-        _move_into_place(staging, output_dir)
+        yield stage
+        if stage.discarded:
+            shutil.rmtree(stage.folder, ignore_errors=True)
+        else:
+            stage.folder.chmod(0o755)
+            _move_into_place(stage.folder, output_dir)
     except BaseException:
-        if trained and staging.is_dir():
-            kept = _keep_unfinished(staging, output_dir)
+        if stage.written and stage.folder.is_dir():
+            kept = _keep_unfinished(stage.folder, output_dir)
             logger.error("the compressed model was written but not measured; it is kept in %s", kept)
         else:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(stage.folder, ignore_errors=True)
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return CompressionResult(output_dir=output_dir, recipe=recipe, metrics=metrics, baseline=baseline,
-                             steps=state.report, predictions=predictions)
+        shutil.rmtree(stage.work, ignore_errors=True)
 
 
 def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: Optional[str] = None,

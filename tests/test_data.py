@@ -5,7 +5,7 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 from optimum_bengali import DataError, load_data
-from optimum_bengali.data import normalize_bengali
+from optimum_bengali.normalization import normalize_bengali
 
 
 def test_bemoc_folder_loads_with_all_rows(data):
@@ -36,6 +36,24 @@ def test_jsonl_folder_and_custom_columns(tmp_path):
     renamed = {k: v.rename(columns={"text": "sentence", "label": "emotion"}) for k, v in frames().items()}
     loaded = load_data(_write(tmp_path, renamed, "jsonl"), text_column="sentence", label_column="emotion")
     assert loaded.label_names == ["joy", "sadness"] and loaded.labels("test") == [0, 1]
+
+
+def test_csv_and_json_keep_empty_and_na_looking_texts_as_text(tmp_path):
+    """Empty fields and words pandas reads as missing ("NA", "null") stay text; a JSON array of records loads."""
+    (tmp_path / "train.csv").write_text('text,label\n"",joy\nNA,sadness\nnull,joy\n', encoding="utf-8")
+    (tmp_path / "val.tsv").write_text("text\tlabel\nNA\tjoy\n", encoding="utf-8")
+    (tmp_path / "test.json").write_text('[{"text": "খুব খুশি", "label": "joy"}, {"text": "", "label": "sadness"}]',
+                                        encoding="utf-8")
+    loaded = load_data(tmp_path)
+    assert loaded.texts("train") == ["", "NA", "null"] and loaded.texts("validation") == ["NA"]
+    assert loaded.texts("test") == ["খুব খুশি", ""] and loaded.labels("test") == [0, 1]
+
+
+def test_unreadable_file_is_one_line(tmp_path):
+    _write(tmp_path, frames())
+    (tmp_path / "val.csv").write_text('text,label\n"never closed,joy\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"val.csv: cannot be read as CSV: ParserError"):
+        load_data(tmp_path)
 
 
 def test_missing_split(tmp_path):
@@ -128,7 +146,7 @@ def test_package_loader_applies_the_recorded_banglabert_normalizer(tiny_teacher_
 
     from transformers import AutoTokenizer
 
-    from optimum_bengali.data import normalize_bengali, save_normalization
+    from optimum_bengali.normalization import normalize_bengali, save_normalization
     from optimum_bengali.modeling import load_tokenizer
 
     folder = tmp_path / "model"

@@ -49,3 +49,29 @@ def test_two_processes_give_one_output_like_one_process(varied_teacher_dir, smal
     import numpy as np
 
     np.testing.assert_allclose(np.load(two_cache), np.load(one_cache), atol=1e-5)
+
+
+QAT_RECIPE = """name: qat-2p
+steps:
+  - type: qat
+    num_samples: 16
+    max_steps: 2
+    batch_size: 8
+"""
+
+
+def test_quantization_aware_training_under_torchrun(varied_teacher_dir, small_data, tmp_path):
+    """Both processes calibrate the same fake quantizers and train them together; the main process alone
+    converts, measures and writes the OpenVINO int8 folder."""
+    recipe = tmp_path / "qat.yaml"
+    recipe.write_text(QAT_RECIPE)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    two = _compress(torchrun, varied_teacher_dir, small_data, runs / "qat", recipe, tmp_path / "cache")
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("wrote ") == 1
+    assert sorted(p.name for p in runs.iterdir()) == ["qat"]
+    report = json.loads((runs / "qat" / "compression_report.json").read_text())
+    assert report["training_processes"] == 2 and report["metrics"]["format"] == "openvino"
+    assert report["steps"][0]["fake_quantize_ops"] > 0

@@ -191,7 +191,7 @@ def test_openvino_export_with_static_lengths_keeps_fp32_and_caps_compiled_copies
 def test_lengths_from_counts_rounds_quantiles_up_and_covers_the_longest():
     import pytest
 
-    from optimum_bengali.formats.openvino_static import lengths_from_counts
+    from optimum_bengali.export.static_lengths import lengths_from_counts
 
     counts = list(range(1, 101))  # quartiles 25.75 / 50.5 / 75.25, 90th 90.1, 99th 99.01, longest 100
     assert lengths_from_counts(counts, max_length=128) == [32, 56, 80, 96, 104]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Dict, List, Literal, Optional
 from ..errors import ModelError
 from ..registry import register_step
 from ..steps import SettingError, Step, only_for, setting
-from ..training.trainer import train_classifier
+from ..training.trainer import step_training_settings, train_classifier
 from .augment import with_augmented_train
 from .cache import cached_teacher_logits
 from .student import checkpoint_student, config_student, cut_student, default_layers
@@ -160,12 +160,9 @@ class DistilStep(Step):
             kwargs.update(teacher=teacher, layer_map=lm, hidden_weight=self.hidden_weight,
                           attention_weight=self.attention_weight)
             info["layer_map"] = lm
-        state.model = train_classifier(
-            student, student_tok, data, state.work_dir / "distil", epochs=self.epochs,
-            learning_rate=self.learning_rate, batch_size=self.batch_size, max_length=self.max_length, seed=seed,
-            max_steps=self.max_steps, warmup_ratio=self.warmup_ratio,
-            early_stopping_patience=self.early_stopping_patience, trainer_class=DistillationTrainer,
-            trainer_kwargs=kwargs, train_extra=extra, progress=state.progress)
+        state.model = train_classifier(student, student_tok, data, state.work_dir / "distil",
+                                       trainer_class=DistillationTrainer, trainer_kwargs=kwargs, train_extra=extra,
+                                       **step_training_settings(self, state))
         if self.mode == "white_box":
             _set_attention(state.model, "sdpa")
             _set_attention(teacher, "sdpa")

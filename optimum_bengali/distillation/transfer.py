@@ -18,7 +18,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from datasets import Dataset, DatasetDict
 
-from ..data import LabelledData, normalize_bengali
+from ..data import LabelledData
+from ..normalization import normalize_bengali
 from ..errors import DataError
 from .losses import UNLABELLED
 

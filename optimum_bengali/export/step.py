@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Literal, Union
 
-from ..formats.openvino_static import check_static_lengths, use_static_lengths
+from .static_lengths import check_lengths_setting, use_static_lengths
 from ..registry import register_step
-from ..steps import SettingError, Step, setting
+from ..steps import Step, setting
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..state import CompressionState
@@ -44,10 +44,7 @@ class ExportStep(Step):
     max_length: int = setting(128, min=8, help="static_lengths auto: the longest length counted")
 
     def check(self) -> None:
-        try:
-            check_static_lengths(self.static_lengths)
-        except ValueError as err:
-            raise SettingError("static_lengths", str(err)) from None
+        check_lengths_setting(self.static_lengths)
 
     def apply(self, state: "CompressionState") -> None:
         from ..quantization.openvino import export

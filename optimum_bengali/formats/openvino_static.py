@@ -7,11 +7,8 @@ of a batch-1 call. :class:`StaticLengthsModel` pads every batch up to the next o
 shape; a longer batch falls back to the dynamic model. Padding is appended on the right with attention
 mask 0, so the logits are those of the unpadded batch up to float rounding.
 
-``static_lengths: auto`` picks the lengths from the training sentences' token counts
-(:func:`lengths_from_counts`: their quartiles, 90th and 99th percentiles and the longest, rounded up to a
-multiple of 8), so most batches pad by a few tokens and every training-length batch has a static shape.
-
-The lengths are stored with a saved folder (``openvino_runtime.json``) by the ``export`` and ``quantize``
+Choosing the lengths (``static_lengths: auto``) is step logic: :mod:`optimum_bengali.export.static_lengths`.
+This module holds only what a saved folder needs to run. The lengths are stored with a saved folder (``openvino_runtime.json``) by the ``export`` and ``quantize``
 steps, and :func:`optimum_bengali.load_model` applies them. ``OVModelForSequenceClassification.from_pretrained``
 ignores them and runs the same IR with dynamic shapes.
 """
@@ -19,13 +16,10 @@ ignores them and runs the same IR with dynamic shapes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..state import CompressionState
 
 #: compiled static copies kept at most (least recently used dropped first); each costs model memory
 MAX_STATIC_SHAPES = 24
@@ -40,36 +34,6 @@ def check_static_lengths(lengths: Union[Sequence[int], str, None]) -> Optional[L
     if not values or values[0] < 1:
         raise ValueError(f"static_lengths must be positive token counts, e.g. [16, 32, 64, 128]; got {list(lengths)}")
     return values
-
-
-def lengths_from_counts(counts: Sequence[int], max_length: int, multiple: int = 8,
-                        quantiles: Sequence[float] = (0.25, 0.5, 0.75, 0.9, 0.99)) -> List[int]:
-    """Static lengths for sentences of these token counts: the ``quantiles`` of the counts and the longest
-    count, each rounded up to a multiple of ``multiple`` and capped at ``max_length``."""
-    if not len(counts):
-        raise ValueError("static_lengths: auto needs sentences to count; the training split is empty")
-    values = np.asarray(counts, dtype=float)
-    picks = [float(np.quantile(values, q)) for q in quantiles] + [float(values.max())]
-    return sorted({min(max_length, int(np.ceil(v / multiple)) * multiple) for v in picks})
-
-
-def lengths_for_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> List[int]:
-    """:func:`lengths_from_counts` of ``texts`` tokenized as the model sees them (truncated at ``max_length``)."""
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    return lengths_from_counts([len(x) for x in ids], max_length)
-
-
-def use_static_lengths(state: "CompressionState", setting: Union[Sequence[int], str, None], max_length: int) -> None:
-    """What a step's ``static_lengths`` setting does: resolve it (``auto``: from the training split's token
-    counts; a list: checked and sorted) and run ``state.model`` through a :class:`StaticLengthsModel` of those
-    lengths, noted in the step's report. None leaves the model as it is. The openvino format saves the
-    lengths with the folder, and loading it applies them again."""
-    if setting is None:
-        return
-    lengths = (lengths_for_texts(state.tokenizer, state.data.texts("train"), max_length) if setting == "auto"
-               else check_static_lengths(setting))
-    state.model = StaticLengthsModel(state.model, lengths, state.tokenizer.pad_token_id)
-    state.note(static_lengths=state.model.static_lengths)
 
 
 def _numpy(x: Any) -> Optional[np.ndarray]:
@@ -94,7 +58,7 @@ class StaticLengthsModel:
         lengths = check_static_lengths(static_lengths)
         if not isinstance(lengths, list):
             raise ValueError(f"StaticLengthsModel needs token counts, e.g. [16, 32, 64, 128]; got {static_lengths!r} "
-                             "(resolve 'auto' first: use_static_lengths or lengths_for_texts)")
+                             "(resolve 'auto' first: optimum_bengali.export.static_lengths.lengths_for_texts)")
         self.__dict__["_inner"] = model
         self.__dict__["static_lengths"] = lengths
         pad = pad_token_id if pad_token_id is not None else getattr(model.config, "pad_token_id", None)

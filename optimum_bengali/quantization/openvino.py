@@ -37,14 +37,15 @@ def export(model: Any, tokenizer: Any, folder: Path) -> Any:
 
 
 def model_inputs(tokenizer: Any, texts: List[str], max_length: int, input_names: List[str],
-                 return_tensors: Any = None) -> dict:
+                 return_tensors: Any = None, padding: bool = False) -> dict:
     """Tokenize for the exported model: exactly its inputs. ``token_type_ids`` is all zeros when the model
     takes it but the tokenizer does not produce it (XLM-R / e5 tokenizers with a BERT encoder)."""
-    enc = tokenizer(texts, truncation=True, max_length=max_length, return_tensors=return_tensors)
+    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=padding, return_tensors=return_tensors)
     out = {name: enc[name] for name in input_names if name in enc}
     if "token_type_ids" in input_names and "token_type_ids" not in enc:
         ids = enc["input_ids"]
-        out["token_type_ids"] = (np.zeros_like(ids) if return_tensors == "np" else [[0] * len(x) for x in ids])
+        out["token_type_ids"] = (np.zeros_like(ids) if return_tensors == "np" else ids.new_zeros(ids.shape)
+                                 if return_tensors == "pt" else [[0] * len(x) for x in ids])
     return out
 
 

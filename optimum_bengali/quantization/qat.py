@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Union
 
 from ..distillation.cache import cached_teacher_logits
 from ..distillation.trainer import DistillationTrainer
-from ..formats.openvino_static import check_static_lengths, use_static_lengths
+from ..export.static_lengths import check_lengths_setting, use_static_lengths
 from ..registry import register_step
-from ..steps import SettingError, Step, setting
-from ..training.trainer import train_classifier
-from .openvino import compress_float_embeddings, float_embeddings
+from ..steps import Step, setting
+from ..training.trainer import step_training_settings, train_classifier
+from .openvino import compress_float_embeddings, float_embeddings, model_inputs
 from .step import calibration_texts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,18 +37,15 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _torch_inputs(model: Any, tokenizer: Any, texts: List[str], max_length: int) -> Dict[str, Any]:
-    """One padded batch of exactly the inputs the model and its IR take (``token_type_ids``: zeros where
-    the tokenizer has none, as in :func:`.openvino.model_inputs`)."""
+    """One padded batch of exactly the inputs the model and its IR take (:func:`.openvino.model_inputs`)."""
     import inspect
 
     import torch
 
     accepted = inspect.signature(model.forward).parameters
-    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-    out = {n: enc[n].to(torch.int64) for n in INPUT_NAMES if n in accepted and n in enc}
-    if "token_type_ids" in accepted and "token_type_ids" not in out:
-        out["token_type_ids"] = torch.zeros_like(out["input_ids"])
-    return out
+    names = [n for n in INPUT_NAMES if n in accepted]
+    enc = model_inputs(tokenizer, texts, max_length, names, return_tensors="pt", padding=True)
+    return {n: v.to(torch.int64) for n, v in enc.items()}
 
 
 def padded_example(tokenizer: Any, texts: List[str]) -> List[str]:
@@ -137,17 +134,12 @@ class QATStep(Step):
     cache_dir: Optional[str] = None
 
     def check(self) -> None:
-        if self.static_lengths is not None:
-            try:
-                check_static_lengths(self.static_lengths)
-            except ValueError as err:
-                raise SettingError("static_lengths", str(err)) from None
+        check_lengths_setting(self.static_lengths)
 
     def apply(self, state: "CompressionState") -> None:
         from optimum.intel import OVModelForSequenceClassification
 
         model = state.torch_model("qat")
-        seed = self.seed if self.seed is not None else state.seed
         extra, info = None, {}
         if self.alpha > 0:  # the soft targets are the model's own logits before quantization
             logits, hit = cached_teacher_logits(model, state.tokenizer, state.data.texts("train"),
@@ -159,13 +151,10 @@ class QATStep(Step):
         quantized = fake_quantize(model, state.tokenizer, texts, self.max_length)
         info["calibration_seconds"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
-        trained = train_classifier(
-            quantized, state.tokenizer, state.data, state.work_dir / "qat", epochs=self.epochs,
-            learning_rate=self.learning_rate, batch_size=self.batch_size, max_length=self.max_length, seed=seed,
-            max_steps=self.max_steps, warmup_ratio=self.warmup_ratio,
-            early_stopping_patience=self.early_stopping_patience, trainer_class=DistillationTrainer,
-            trainer_kwargs={"temperature": self.temperature, "alpha": self.alpha}, train_extra=extra,
-            progress=state.progress)
+        trained = train_classifier(quantized, state.tokenizer, state.data, state.work_dir / "qat",
+                                   trainer_class=DistillationTrainer, train_extra=extra,
+                                   trainer_kwargs={"temperature": self.temperature, "alpha": self.alpha},
+                                   **step_training_settings(self, state))
         info["training_minutes"] = round((time.perf_counter() - t0) / 60, 2)
         out = state.work_dir / "openvino-qat"
         ov_model = save_openvino(trained, state.tokenizer, padded_example(state.tokenizer, texts), self.max_length,

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, List, Literal, Union
 
-from ..formats.openvino_static import check_static_lengths, use_static_lengths
+from ..export.static_lengths import check_lengths_setting, use_static_lengths
 from ..registry import register_step
 from ..steps import SettingError, Step, only_for, setting
 from .backends import QUANTIZATION_BACKENDS
@@ -67,11 +67,7 @@ class QuantizeStep(Step):
         if self.mode not in modes:
             raise SettingError("mode", f"backend {self.backend!r} supports {', '.join(modes)}; "
                                        f"got {self.mode!r}")
-        if self.static_lengths is not None:  # another backend's static_lengths is refused by not_applicable
-            try:
-                check_static_lengths(self.static_lengths)
-            except ValueError as err:
-                raise SettingError("static_lengths", str(err)) from None
+        check_lengths_setting(self.static_lengths)  # another backend's static_lengths: refused by not_applicable
 
     def calibration_texts(self, state: "CompressionState") -> List[str]:
         """``num_samples`` training sentences, drawn with the recipe seed."""

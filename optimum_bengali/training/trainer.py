@@ -125,6 +125,20 @@ class BestWeights(TrainerCallback):
             model.load_state_dict(self.state_dict, strict=True)
 
 
+#: settings a training step reads from itself when it has them (the rest keep train_classifier's defaults)
+STEP_TRAINING_FIELDS = ("epochs", "learning_rate", "batch_size", "max_length", "max_steps", "warmup_ratio",
+                        "early_stopping_patience")
+
+
+def step_training_settings(step: Any, state: Any) -> Dict[str, Any]:
+    """The :func:`train_classifier` keywords of a recipe step: those of :data:`STEP_TRAINING_FIELDS` the step
+    has, its ``seed`` (else the recipe's) and the run's progress-bar choice."""
+    out = {name: getattr(step, name) for name in STEP_TRAINING_FIELDS if hasattr(step, name)}
+    out["seed"] = step.seed if getattr(step, "seed", None) is not None else state.seed
+    out["progress"] = state.progress
+    return out
+
+
 def train_classifier(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
