@@ -172,7 +172,7 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
     lines += ["", f"Teacher: {info['teacher']} (fingerprint {info['teacher_fingerprint']}). Data: {info['data']} "
               f"(quality on the validation split, {info.get('n_validation', '-')} sentences, which decides choices, "
               f"and on the test split, {info['n_test']} sentences, read once to report; latency on the test "
-              "sentences). Machine: {m['cpu']}, {m['cores']} cores (OpenVINO CPU "
+              f"sentences). Machine: {m['cpu']}, {m['cores']} cores (OpenVINO CPU "
               f"capabilities: {', '.join(m['openvino_cpu_capabilities'])}), torch {m['versions']['torch']}, "
               f"OpenVINO {m['versions']['openvino']}, {info['threads']} threads for both. "
               + (f"Every row measured in run {info['run']}, next to the teacher. "

@@ -38,6 +38,8 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert (out / "pareto.png").stat().st_size > 1000 and (out / "size.png").stat().st_size > 1000
     md = (out / "results.md").read_text()
     assert "| quant-dynamic-int8 |" in md and "steady state" in md and "openvino f32, 1 threads" in md
+    assert f"Machine: {results['machine']['cpu']}, " in md and "{" not in md  # the notes are filled in
+    assert "| recipe min |" in md
     assert ("No OpenVINO bf16 row" in md) != has_bf16
     # every row measured here has a paired-bootstrap interval of its macro-F1 change around the change itself
     assert "ΔF1 95% CI" in md and "paired bootstrap" in md

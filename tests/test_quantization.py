@@ -63,7 +63,10 @@ def test_openvino_static_int8_folder_loads_and_matches_fp32(varied_teacher_dir, 
     texts = data.texts("test")[:64]
     q = predict_logits(model, load_tokenizer(out), texts)
     ref = _fp32_logits(varied_teacher_dir, texts)
-    assert_tracks(q, ref)  # int8 moves logits a little; a broken backend gives unrelated or constant ones
+    # int8 moves logits a little; a broken backend gives unrelated (correlation) or constant ones (agreement
+    # <= 0.5 by the teacher's construction). Without VNNI the weights use half the int8 range (overflow fix),
+    # and on a 2-thread AVX2 CPU 0.66 of the 64 argmaxes agreed in one full-suite run (0.7+ alone)
+    assert_tracks(q, ref, min_agreement=0.7 if _cpu_has_vnni() else 0.6)
     # the embedding tables are int8 weight-compressed too: weights shrink well below FP32
     assert result.metrics["weight_bytes"] < 0.45 * result.baseline["weight_bytes"]
     report = json.loads((out / "compression_report.json").read_text())
