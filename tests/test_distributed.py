@@ -24,13 +24,20 @@ def _compress(launcher, teacher, data, out, recipe, cache):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 
-def test_two_processes_give_one_output_like_one_process(varied_teacher_dir, small_data, tmp_path):
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def _recipe_and_runs(tmp_path, text):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(RECIPE)
+    recipe.write_text(text)
     runs = tmp_path / "runs"
     runs.mkdir()
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    two = _compress(torchrun, varied_teacher_dir, small_data, runs / "two", recipe, tmp_path / "cache2")
+    return recipe, runs
+
+
+def test_two_processes_give_one_output_like_one_process(varied_teacher_dir, small_data, tmp_path):
+    recipe, runs = _recipe_and_runs(tmp_path, RECIPE)
+    two = _compress(TORCHRUN, varied_teacher_dir, small_data, runs / "two", recipe, tmp_path / "cache2")
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("wrote ") == 1  # one process measured, wrote and printed
     assert sorted(p.name for p in runs.iterdir()) == ["two"]  # no staging or work folders left by any rank
@@ -63,12 +70,8 @@ steps:
 def test_quantization_aware_training_under_torchrun(varied_teacher_dir, small_data, tmp_path):
     """Both processes calibrate the same fake quantizers and train them together; the main process alone
     converts, measures and writes the OpenVINO int8 folder."""
-    recipe = tmp_path / "qat.yaml"
-    recipe.write_text(QAT_RECIPE)
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    two = _compress(torchrun, varied_teacher_dir, small_data, runs / "qat", recipe, tmp_path / "cache")
+    recipe, runs = _recipe_and_runs(tmp_path, QAT_RECIPE)
+    two = _compress(TORCHRUN, varied_teacher_dir, small_data, runs / "qat", recipe, tmp_path / "cache")
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("wrote ") == 1
     assert sorted(p.name for p in runs.iterdir()) == ["qat"]
