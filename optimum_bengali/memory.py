@@ -31,6 +31,8 @@ def _import_runtime(fmt: str) -> None:
     if fmt == "openvino":
         import openvino  # noqa: F401
         from optimum.intel import OVModelForSequenceClassification  # noqa: F401
+    elif fmt == "torchao":
+        import torchao.quantization  # noqa: F401
     elif fmt == "inc":
         import neural_compressor.torch.quantization  # noqa: F401
 

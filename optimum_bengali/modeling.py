@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import torch
 from transformers import (AutoConfig, AutoTokenizer, BertConfig, BertForSequenceClassification, BertTokenizerFast,
@@ -189,7 +189,7 @@ def parameter_counts(model: torch.nn.Module) -> Dict[str, int]:
             continue
         seen.add(id(p))
         total += p.numel()
-        nonzero += int(torch.count_nonzero(p.detach()).item())
+        nonzero += int(torch.count_nonzero(_plain(p.detach())).item())
     for module in model.modules():  # dynamically quantized Linear layers keep packed weights
         weight_fn = getattr(module, "weight", None)
         if callable(weight_fn) and not isinstance(weight_fn, torch.nn.Parameter):
@@ -199,6 +199,16 @@ def parameter_counts(model: torch.nn.Module) -> Dict[str, int]:
                 total += t.numel()
                 nonzero += int(torch.count_nonzero(t.dequantize() if t.is_quantized else t).item())
     return {"parameters": total, "nonzero_parameters": nonzero}
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    """A tensor subclass that holds quantized data (torchao's int8 weights) as the plain tensor it stands for."""
+    return t.dequantize() if is_torchao_tensor(t) else t
+
+
+def is_torchao_tensor(t: torch.Tensor) -> bool:
+    """True for torchao's quantized tensor subclasses (checked by module name: torchao is imported on use)."""
+    return type(t).__module__.split(".")[0] == "torchao"
 
 
 def distinct_storage(tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -212,11 +222,21 @@ def distinct_storage(tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor
     return out
 
 
-def is_int8_torch(model: torch.nn.Module) -> bool:
-    """True when the model holds dynamically quantized (int8) Linear layers."""
+def int8_torch_kind(model: torch.nn.Module) -> Optional[str]:
+    """``"torch.ao"`` or ``"torchao"`` when the model holds dynamically quantized int8 Linear layers of that
+    library, else None."""
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-    return any(isinstance(m, DynamicLinear) for m in model.modules())
+    if any(isinstance(m, DynamicLinear) for m in model.modules()):
+        return "torch.ao"
+    if any(is_torchao_tensor(p) for p in model.parameters()):
+        return "torchao"
+    return None
+
+
+def is_int8_torch(model: torch.nn.Module) -> bool:
+    """True when the model holds dynamically quantized (int8) Linear layers (``torch.ao`` or torchao)."""
+    return int8_torch_kind(model) is not None
 
 
 def read_json(path: Union[str, Path]) -> Dict[str, Any]:

@@ -124,7 +124,7 @@ def runtime_settings(model: Any) -> Dict[str, Any]:
     (``precision``, see :func:`openvino_precision`), streams, performance hint and execution mode."""
     import torch
 
-    from .modeling import is_int8_torch
+    from .modeling import int8_torch_kind
 
     out: Dict[str, Any] = {"cpu": cpu_model(), "torch_threads": torch.get_num_threads()}
     compiled = _compiled(model) if not isinstance(model, torch.nn.Module) else None
@@ -149,8 +149,9 @@ def runtime_settings(model: Any) -> Dict[str, Any]:
         dtype = next((p.dtype for p in model.parameters()), torch.float32) if isinstance(
             model, torch.nn.Module) else torch.float32
         precision = str(dtype).replace("torch.", "")
-        if isinstance(model, torch.nn.Module) and is_int8_torch(model):
-            precision = f"int8 dynamic Linear, {precision} rest"
+        kind = int8_torch_kind(model) if isinstance(model, torch.nn.Module) else None
+        if kind:
+            precision = f"int8 dynamic Linear ({kind}), {precision} rest"
         elif getattr(model, "runtime_precision", None):  # a model that says what it runs in (INC graphs)
             precision = model.runtime_precision
         out.update(engine="pytorch", precision=precision,

@@ -105,6 +105,6 @@ def test_steps_methods_and_backends_share_one_registry_style():
     method = typing.get_type_hints(steps["prune"])["method"]
     backend = typing.get_type_hints(steps["quantize"])["backend"]
     assert sorted(typing.get_args(method)) == PRUNING_METHODS.names() == ["magnitude", "structured"]
-    assert sorted(typing.get_args(backend)) == QUANTIZATION_BACKENDS.names() == ["inc", "openvino", "torch"]
+    assert sorted(typing.get_args(backend)) == QUANTIZATION_BACKENDS.names() == ["inc", "openvino", "torch", "torchao"]
     users = [p.name for p in PACKAGE.rglob("*.py") if "import_module(" in p.read_text(encoding="utf-8")]
     assert users == ["__init__.py"], users

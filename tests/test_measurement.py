@@ -95,7 +95,7 @@ def test_runtime_settings_are_read_back(tiny_teacher_dir):
         from optimum_bengali.formats.torch_int8 import quantize_linear_int8
 
         int8 = runtime_settings(quantize_linear_int8(load_model(tiny_teacher_dir)))
-        assert int8["precision"] == "int8 dynamic Linear, float32 rest"
+        assert int8["precision"] == "int8 dynamic Linear (torch.ao), float32 rest"
     finally:
         set_threads(before)
 

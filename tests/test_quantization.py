@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from optimum_bengali import apply_recipe, load_recipe
 from optimum_bengali.evaluation import predict_logits
@@ -106,6 +107,37 @@ def test_torch_dynamic_int8_reloads_exactly(varied_teacher_dir, small_data, data
     assert_tracks(a, _fp32_logits(varied_teacher_dir, texts))
     assert result.metrics["parameters"] == result.baseline["parameters"]
     assert result.metrics["format"] == "torch-int8"
+
+
+def test_torchao_dynamic_int8_loads_with_plain_transformers(varied_teacher_dir, small_data, data, tmp_path):
+    """The torchao backend's folder is an ordinary transformers folder: plain ``from_pretrained`` gives int8
+    weights (torchao tensors) whose logits track FP32; the package knows it as compressed and refuses it as
+    a recipe's input."""
+    from transformers import AutoModelForSequenceClassification
+
+    from optimum_bengali.errors import ModelError
+    from optimum_bengali.formats import model_format
+    from optimum_bengali.modeling import is_torchao_tensor
+    from optimum_bengali.recipe import Recipe
+    from optimum_bengali.quantization.step import QuantizeStep
+
+    out = tmp_path / "ao"
+    recipe = Recipe(name="ao", steps=[QuantizeStep(backend="torchao", mode="dynamic")])
+    result = apply_recipe(varied_teacher_dir, recipe, small_data, out, measure_memory=False, progress=False)
+    assert result.metrics["format"] == model_format(out) == "torchao"
+    plain = AutoModelForSequenceClassification.from_pretrained(str(out)).eval()
+    query = plain.bert.encoder.layer[0].attention.self.query.weight
+    assert is_torchao_tensor(query) and query.qdata.dtype == torch.int8
+    texts = data.texts("test")[:64]
+    tok = load_tokenizer(out)
+    logits = predict_logits(plain, tok, texts)
+    np.testing.assert_allclose(logits, predict_logits(load_model(out), tok, texts), atol=1e-6)
+    assert_tracks(logits, _fp32_logits(varied_teacher_dir, texts))
+    assert result.metrics["parameters"] == result.baseline["parameters"]
+    assert result.metrics["runtime"]["precision"].startswith("int8 dynamic Linear (torchao)")
+    with pytest.raises(ModelError, match="already compressed \\(torchao\\)"):
+        apply_recipe(out, "quant-dynamic-int8", small_data, tmp_path / "again", measure_memory=False,
+                     progress=False)
 
 
 def test_accuracy_controlled_quantization_respects_the_drop(varied_teacher_dir, small_data, tmp_path, monkeypatch):

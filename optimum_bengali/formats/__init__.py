@@ -9,7 +9,7 @@ from typing import Any, Union
 from transformers import PreTrainedModel
 
 from ..modeling import check_sequence_classifier
-from . import inc, openvino, pruned_heads, pytorch, sparse, torch_int8  # noqa: F401  (each registers its format)
+from . import inc, openvino, pruned_heads, pytorch, sparse, torch_int8, torchao  # noqa: F401  (each registers its format)
 from .registry import FORMATS, ModelFormat, register_format
 
 __all__ = ["FORMATS", "ModelFormat", "register_format", "model_format", "load_model", "loader_of", "loader_kwargs_of"]

@@ -21,7 +21,9 @@ class ModelFormat:
     once, at the end of a recipe; the tokenizer is saved beside it); ``loader`` names the class a user loads
     it with (for cards); ``trainable``: the loaded model is a PyTorch model that training steps can update
     (its parameter counts are those of the model the last step trained); ``loader_kwargs``: what the card's
-    ``from_pretrained`` call adds (e.g. ``trust_remote_code=True`` for folders that carry their modeling file).
+    ``from_pretrained`` call adds (e.g. ``trust_remote_code=True`` for folders that carry their modeling file);
+    ``detect(folder)``: a further check where the marker is a file other formats write too (a torchao folder is
+    a transformers folder whose ``config.json`` names torchao as its quantization method).
     """
 
     name: str
@@ -31,9 +33,12 @@ class ModelFormat:
     loader: str
     trainable: bool = False
     loader_kwargs: str = ""
+    detect: Optional[Callable[[Path], bool]] = None
 
     def matches(self, folder: Path) -> bool:
-        return self.marker is not None and (folder / self.marker).is_file()
+        if self.marker is None or not (folder / self.marker).is_file():
+            return False
+        return self.detect is None or self.detect(folder)
 
 
 FORMATS: Dict[str, ModelFormat] = {}

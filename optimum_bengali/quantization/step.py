@@ -37,7 +37,9 @@ class QuantizeStep(Step):
     point), ``weight_only``
     (int8 weights, FP32 activations) or ``accuracy_control`` (NNCF keeps layers in FP32 until the
     validation macro-F1 drop is at most ``max_macro_f1_drop``).
-    backend ``torch``: ``dynamic`` int8 of every Linear layer (per-channel weights).
+    backend ``torch``: ``dynamic`` int8 of every Linear layer (per-channel weights, ``torch.ao``).
+    backend ``torchao``: ``dynamic`` int8 of every Linear layer with torchao (per-row weights, per-token
+    activations); the folder loads with plain ``AutoModelForSequenceClassification``.
     backend ``inc`` (extra ``[inc]``): Intel Neural Compressor PT2E int8, ``dynamic``, ``static``
     (calibrated) or ``autotune`` (static, else dynamic, within ``max_macro_f1_drop`` on validation).
     ``static_lengths`` (openvino): the saved folder runs each batch padded to the next of these token counts
@@ -46,7 +48,7 @@ class QuantizeStep(Step):
 
     produces_final = True
 
-    backend: Literal["openvino", "torch", "inc"] = "openvino"
+    backend: Literal["openvino", "torch", "torchao", "inc"] = "openvino"
     mode: Literal["static", "dynamic", "weight_only", "accuracy_control", "autotune"] = "static"
     num_samples: int = setting(300, min=1, help="calibration sentences drawn from the train split")
     compress_embeddings: bool = True
@@ -59,7 +61,7 @@ class QuantizeStep(Step):
     def not_applicable(self) -> Dict[str, str]:
         out = only_for("mode", self.mode, _MODE_FIELDS)
         out.update(only_for("backend", self.backend, {"openvino": ("static_lengths", "compress_embeddings"),
-                                                      "torch": (), "inc": ()}))
+                                                      "torch": (), "torchao": (), "inc": ()}))
         return out
 
     def check(self) -> None:
