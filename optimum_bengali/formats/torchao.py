@@ -4,12 +4,12 @@ loads it (transformers' own torchao integration rebuilds the int8 tensors); noth
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Union
 
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
+from ..modeling import read_json
 from .registry import ModelFormat, register_format
 
 QUANT_METHOD = "torchao"
@@ -18,7 +18,7 @@ QUANT_METHOD = "torchao"
 def is_torchao_folder(folder: Path) -> bool:
     """True when ``folder/config.json`` names torchao as its quantization method."""
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = read_json(folder / "config.json")
     except (OSError, ValueError):
         return False
     return (config.get("quantization_config") or {}).get("quant_method") == QUANT_METHOD

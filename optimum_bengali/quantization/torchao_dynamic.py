@@ -26,11 +26,12 @@ def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
     from transformers import TorchAoConfig
     from transformers.quantizers.auto import AutoHfQuantizer
 
+    method = Int8DynamicActivationInt8WeightConfig()
     model = state.model.eval()
-    quantize_(model, Int8DynamicActivationInt8WeightConfig())
+    quantize_(model, method)
     # what from_pretrained(..., quantization_config=TorchAoConfig(...)) leaves on a model loaded that way:
-    # save_pretrained then flattens torchao's tensors for safetensors and records the config
-    config = TorchAoConfig(Int8DynamicActivationInt8WeightConfig())
+    # save_pretrained then flattens torchao's tensors for safetensors and records the config that was applied
+    config = TorchAoConfig(method)
     model.config.quantization_config = config
     model.hf_quantizer = AutoHfQuantizer.from_config(config)
     state.format = "torchao"
