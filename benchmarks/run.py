@@ -161,7 +161,7 @@ def write_outputs(out: Path, rows: List[Dict[str, Any]], info: Dict[str, Any]) -
     # each row's per-sentence predictions stay in rows/<recipe>.json (they make the intervals)
     table = [{k: v for k, v in r.items() if k != "predictions"} for r in rows]
     (out / "results.json").write_text(json.dumps({**info, "rows": table}, indent=2, ensure_ascii=False))
-    keys = list(dict.fromkeys(k for r in table for k in r if k != "runtime_settings"))
+    keys = list(dict.fromkeys(k for r in table for k in r if k not in ("runtime_settings", "steps")))
     with open(out / "results.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
@@ -402,7 +402,9 @@ class Run:
                               measure_baseline=False, measure_memory=not args.no_memory,
                               max_latency_batches=args.max_latency_batches)
         row = {**self.row(recipe.name, result.metrics, result.predictions),
-               "seconds": round(time.perf_counter() - t0, 1)}
+               "seconds": round(time.perf_counter() - t0, 1),
+               # what each step measured and chose (layer map, kept epoch, sparsity, ...), as in the model's report
+               "steps": result.steps}
         row_file.write_text(json.dumps(row, indent=2))
         if not args.keep_models:
             shutil.rmtree(model_dir, ignore_errors=True)

@@ -34,6 +34,10 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert ov["engine"] == "openvino" and ov["precision"] == "f32" and ov["streams"] >= 1
     assert rows["quant-static-int8"]["runtime_settings"]["engine"] == "openvino"
     assert rows["distil-6l-prune-structured-quant-static"]["parameters"] < teacher["parameters"]
+    # a recipe's row keeps what each step chose (student layers, pruned sizes, ...), as its report has it
+    steps = rows["distil-6l-prune-structured-quant-static"]["steps"]
+    assert [s["type"] for s in steps] == ["distil", "prune", "quantize"]
+    assert steps[0]["student_layers"] == 6 and steps[0]["teacher_layers"] == 12
     assert results["machine"]["cores"] and results["machine"]["versions"]["torch"]
     assert (out / "pareto.png").stat().st_size > 1000 and (out / "size.png").stat().st_size > 1000
     md = (out / "results.md").read_text()

@@ -280,6 +280,11 @@ def test_white_box_step_runs_and_layer_map_is_checked(tiny_teacher_dir, small_da
     result = apply_recipe(tiny_teacher_dir, _recipe("white_box", max_steps=4), small_data, tmp_path / "wb",
                           measure_memory=False, measure_baseline=False, progress=False)
     assert result.steps[0]["layer_map"] == {0: 0, 1: 2}
+    # the report keeps every validation evaluation and which one's weights were kept: the best
+    history = {step: value for step, value in result.steps[0]["validation_macro_f1"]}
+    assert sorted(history) == [2, 4]
+    assert history[result.steps[0]["kept_step"]] == max(history.values())
+    assert result.metrics["validation"]["macro_f1"] == pytest.approx(max(history.values()), abs=1e-5)
     with pytest.raises(ModelError, match="out of range"):
         apply_recipe(tiny_teacher_dir, _recipe("white_box", layer_map={0: 9}), small_data, tmp_path / "bad",
                      measure_memory=False, measure_baseline=False, progress=False)

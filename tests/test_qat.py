@@ -95,3 +95,42 @@ def test_qat_rejects_fields_it_does_not_have_or_bad_values(field, value):
     with pytest.raises(RecipeError) as err:
         load_recipe({"name": "x", "steps": [{"type": "qat", field: value}]})
     assert f"'{field}'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_qat_composes_with_a_trimmed_distilled_head_pruned_student(varied_teacher_dir, small_data, data, tmp_path,
+                                                                   monkeypatch):
+    """QAT as the last step of a flagship-like recipe: its input is a student with a trimmed vocabulary, fewer
+    layers, and attention heads and FFN neurons removed (the ``pruned-heads`` format, custom modeling code).
+    The IR it writes must hold int8 ops and compute what the trained fake-quantized student computes."""
+    from optimum.intel import OVModelForSequenceClassification
+
+    seen = {}
+    real_train = qat.train_classifier
+
+    def spy(model, tokenizer, data_, *args, **kwargs):
+        seen["input_heads"] = getattr(model.config, "attention_heads_per_layer", None)
+        seen["model"] = real_train(model, tokenizer, data_, *args, **kwargs)
+        return seen["model"]
+
+    monkeypatch.setattr(qat, "train_classifier", spy)
+    recipe = {"name": "flagship-qat", "steps": [
+        {"type": "trim_vocab"},
+        {"type": "distil", "student": "cut", "num_layers": 2, "mode": "white_box", "max_steps": 2, "batch_size": 8},
+        {"type": "prune", "method": "structured", "ffn_keep": 0.5, "heads_keep": 0.5, "scope": "local",
+         "importance_samples": 16, "max_steps": 2, "batch_size": 8},
+        {"type": "qat", "num_samples": 16, "max_steps": 2, "batch_size": 8, "learning_rate": 1e-4}]}
+    out = tmp_path / "flagship-qat"
+    result = apply_recipe(varied_teacher_dir, recipe, small_data, out, measure_memory=False, progress=False)
+
+    assert [s["type"] for s in result.steps] == ["trim_vocab", "distil", "prune", "qat"]
+    teacher_config = load_model(varied_teacher_dir).config
+    heads = seen["input_heads"]  # QAT trained the pruned student, not a fresh copy of the teacher
+    assert heads is not None and len(heads) == 2 and sum(heads) < 2 * teacher_config.num_attention_heads
+    fq_ops, int8_weights = _ir_facts(out / "openvino_model.xml")
+    assert fq_ops > 0 and int8_weights > 0
+    tok = load_tokenizer(out)
+    assert len(tok) < len(load_tokenizer(varied_teacher_dir))  # the trimmed vocabulary travels with the model
+    reloaded = OVModelForSequenceClassification.from_pretrained(out)  # plain optimum-intel, no package code
+    texts = data.texts("test")[:64]
+    ir, trained = predict_logits(reloaded, tok, texts), predict_logits(seen["model"], tok, texts)
+    assert _correlation(ir, trained) >= 0.99 and _agreement(ir, trained) >= 0.9

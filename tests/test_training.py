@@ -25,10 +25,14 @@ def test_best_weights_are_restored_whole_when_the_best_epoch_is_not_the_last(tin
                         lambda pred: {"accuracy": 0.0, "macro_f1": next(scores), "weighted_f1": 0.0})
     model, tokenizer = tiny_teacher
     data = load_data(small_data)
-    snaps = Snapshots()
+    snaps, record = Snapshots(), {}
     best = trainer_module.train_classifier(model, tokenizer, data, tmp_path / "train", epochs=3,
-                                           learning_rate=1e-3, batch_size=32, callbacks=[snaps], progress=False)
+                                           learning_rate=1e-3, batch_size=32, callbacks=[snaps], progress=False,
+                                           record=record)
     assert len(snaps.weights) == 3
+    # the record lists every evaluation and names the kept one (what a step's report says it chose)
+    assert [value for _, value in record["validation_macro_f1"]] == [0.9, 0.5, 0.1]
+    assert record["kept_step"] == record["validation_macro_f1"][0][0] == 10  # 300 rows / 32 a step
     final = best.state_dict()
     first, last = snaps.weights[0], snaps.weights[-1]
     assert set(final) == set(first)

@@ -162,7 +162,7 @@ class DistilStep(Step):
             info["layer_map"] = lm
         state.model = train_classifier(student, student_tok, data, state.work_dir / "distil",
                                        trainer_class=DistillationTrainer, trainer_kwargs=kwargs, train_extra=extra,
-                                       **step_training_settings(self, state))
+                                       record=info, **step_training_settings(self, state))
         if self.mode == "white_box":
             _set_attention(state.model, "sdpa")
             _set_attention(teacher, "sdpa")

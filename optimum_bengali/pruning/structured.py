@@ -116,7 +116,7 @@ def run(step: "PruneStep", state: "CompressionState") -> None:
             model, state.tokenizer, state.data, state.work_dir / "prune", epochs=step.epochs,
             learning_rate=step.learning_rate, batch_size=step.batch_size, max_length=step.max_length,
             seed=step.seed if step.seed is not None else state.seed, max_steps=step.max_steps,
-            progress=state.progress, **extra)
+            progress=state.progress, record=info, **extra)
     state.model = model
     state.note(**info, parameters_before=params_before,
                parameters_after=sum(p.numel() for p in model.parameters()))

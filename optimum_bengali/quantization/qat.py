@@ -154,7 +154,7 @@ class QATStep(Step):
         trained = train_classifier(quantized, state.tokenizer, state.data, state.work_dir / "qat",
                                    trainer_class=DistillationTrainer, train_extra=extra,
                                    trainer_kwargs={"temperature": self.temperature, "alpha": self.alpha},
-                                   **step_training_settings(self, state))
+                                   record=info, **step_training_settings(self, state))
         info["training_minutes"] = round((time.perf_counter() - t0) / 60, 2)
         out = state.work_dir / "openvino-qat"
         ov_model = save_openvino(trained, state.tokenizer, padded_example(state.tokenizer, texts), self.max_length,

@@ -101,6 +101,8 @@ class BestWeights(TrainerCallback):
         self.metric, self.patience, self.keep_weights = metric, patience, keep_weights
         self.best: Optional[float] = None
         self.best_step: Optional[int] = None
+        #: every evaluation as ``[global step, value]``, in order
+        self.history: List[List[float]] = []
         self.state_dict: Optional[Dict[str, torch.Tensor]] = None
         self.bad_evals = 0
 
@@ -109,6 +111,7 @@ class BestWeights(TrainerCallback):
         value = (metrics or {}).get(self.metric)
         if value is None or model is None:
             return
+        self.history.append([state.global_step, round(float(value), 6)])
         if self.best is None or value > self.best:
             self.best, self.best_step, self.bad_evals = value, state.global_step, 0
             if self.keep_weights:
@@ -162,6 +165,7 @@ def train_classifier(
     train_extra: Optional[Dict[str, np.ndarray]] = None,
     progress: bool = True,
     load_best: bool = True,
+    record: Optional[Dict[str, Any]] = None,
 ) -> PreTrainedModel:
     """Train ``model`` on ``data['train']``, evaluate on validation each epoch, return the best model
     (the last one with ``load_best=False``, e.g. when a pruning schedule must end at its target).
@@ -169,6 +173,8 @@ def train_classifier(
     ``train_extra`` adds per-row arrays to the training batches as ``extra_<name>`` tensors.
     ``class_weights`` (one per label) weight the cross-entropy loss (see :func:`balanced_class_weights`).
     ``early_stopping_patience``: stop after this many evaluations without a better validation macro-F1.
+    ``record``: a dict that receives the validation macro-F1 of every evaluation
+    (``validation_macro_f1``: ``[step, value]`` pairs) and the step whose weights were kept (``kept_step``).
     """
     train = tokenize_split(tokenizer, data.splits["train"], max_length)
     if train_extra:
@@ -216,6 +222,8 @@ def train_classifier(
     best = trainer.model
     if best_weights is not None:
         best_weights.restore(best)
+        if record is not None:
+            record.update(validation_macro_f1=best_weights.history, kept_step=best_weights.best_step)
         logger.info("kept the weights of step %s (validation macro-F1 %.4f)", best_weights.best_step,
                     best_weights.best or float("nan"))
     best.eval()
