@@ -279,7 +279,7 @@ def test_white_box_training_brings_the_student_to_the_teacher_maps(varied_teache
 def test_white_box_step_runs_and_layer_map_is_checked(tiny_teacher_dir, small_data, tmp_path):
     result = apply_recipe(tiny_teacher_dir, _recipe("white_box", max_steps=4), small_data, tmp_path / "wb",
                           measure_memory=False, measure_baseline=False, progress=False)
-    assert result.steps[0]["layer_map"] == {0: 0, 1: 2}
+    assert result.steps[0]["layer_map"] == {0: 0, 1: 2} and result.steps[0]["copied_layers"] == [0, 2]
     # the report keeps every validation evaluation and which one's weights were kept: the best
     history = {step: value for step, value in result.steps[0]["validation_macro_f1"]}
     assert sorted(history) == [2, 4]

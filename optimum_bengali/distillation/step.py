@@ -98,9 +98,9 @@ class DistilStep(Step):
 
     def build_student(self, state: "CompressionState"):
         teacher = state.model
-        n = len(self.layers) if self.layers is not None else self.num_layers
         if self.student == "cut":
-            return cut_student(teacher, n, self.layers), state.tokenizer
+            return cut_student(teacher, layers=self.copied_layers(teacher.config.num_hidden_layers)), state.tokenizer
+        n = len(self.layers) if self.layers is not None else self.num_layers
         if self.student == "config":
             return config_student(teacher, n, self.hidden_size, self.num_attention_heads, self.intermediate_size,
                                   self.seed if self.seed is not None else state.seed), state.tokenizer
@@ -109,13 +109,16 @@ class DistilStep(Step):
         return (checkpoint_student(self.checkpoint, state.data.label_names),
                 load_tokenizer(self.checkpoint, apply_normalization=False))
 
+    def copied_layers(self, teacher_layers: int) -> List[int]:
+        """The teacher layers a ``cut`` student is made of: ``layers``, or ``num_layers`` evenly spaced ones."""
+        return list(self.layers) if self.layers is not None else default_layers(teacher_layers, self.num_layers)
+
     def resolved_layer_map(self, teacher_layers: int, student_layers: int) -> Dict[int, int]:
         """Student layer -> teacher layer. Default: the kept layers (cut) or evenly spaced ones."""
         if self.layer_map is not None:
             lm = dict(self.layer_map)
         elif self.student == "cut":
-            keep = self.layers if self.layers is not None else default_layers(teacher_layers, student_layers)
-            lm = dict(enumerate(keep))
+            lm = dict(enumerate(self.copied_layers(teacher_layers)))
         else:
             lm = {i: (i + 1) * teacher_layers // student_layers - 1 for i in range(student_layers)}
         for s, t in lm.items():
@@ -132,6 +135,8 @@ class DistilStep(Step):
         extra = None
         info = {"student_layers": student.config.num_hidden_layers,
                 "teacher_layers": teacher.config.num_hidden_layers, "mode": self.mode}
+        if self.student == "cut":
+            info["copied_layers"] = self.copied_layers(teacher.config.num_hidden_layers)
         data = with_augmented_train(state.data, self.augment, seed)
         if self.augment:
             info["augmented_rows"] = len(data.splits["train"]) - len(state.data.splits["train"])
