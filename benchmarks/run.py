@@ -403,7 +403,7 @@ class Run:
                               max_latency_batches=args.max_latency_batches)
         row = {**self.row(recipe.name, result.metrics, result.predictions),
                "seconds": round(time.perf_counter() - t0, 1),
-               # what each step measured and chose (layer map, kept epoch, sparsity, ...), as in the model's report
+               # what each step measured and chose (layer map, validation record, sparsity, ...), as in its report
                "steps": result.steps}
         row_file.write_text(json.dumps(row, indent=2))
         if not args.keep_models:
