@@ -113,3 +113,41 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert [r["option"] for r in measured["rows"]] == list(runtime_options.OPTIONS)
     assert all(r["steady_p50_ms_bs1"] > 0 and r["steady_p50_ms_bs2"] > 0 for r in measured["rows"])
     assert "| static lengths 16/32/48/64/96/128 |" in (ro / "runtime_options.md").read_text()
+
+
+def test_compare_scores_two_rows_on_the_same_test_labels(small_data, tmp_path, capsys):
+    import pytest
+
+    import compare
+    from optimum_bengali.data import load_data
+    from optimum_bengali.evaluation import classification_metrics
+
+    labels = load_data(small_data).labels("test")
+    wrong = [(y + 1) % 6 if i % 4 == 0 else y for i, y in enumerate(labels)]  # every fourth sentence wrong
+
+    def write(folder, recipe, predictions, val_macro_f1):
+        m = classification_metrics(labels, predictions, num_labels=6)
+        (folder / "rows").mkdir(parents=True, exist_ok=True)
+        (folder / "rows" / f"{recipe}.json").write_text(json.dumps(
+            {"recipe": recipe, "run": str(folder.name), "predictions": predictions, "accuracy": m["accuracy"],
+             "macro_f1": m["macro_f1"], "val_macro_f1": val_macro_f1}))
+        return m["macro_f1"]
+
+    f1_wrong = write(tmp_path / "a", "student", wrong, 0.40)
+    write(tmp_path / "b", "teacher", list(labels), 0.50)  # another run: quality only
+    assert compare.main(["--data", str(small_data), "--json", str(tmp_path / "a" / "student"),
+                         str(tmp_path / "b" / "teacher")]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["validation_change_points"] == pytest.approx(-10.0)
+    assert result["test_change_points"] == pytest.approx(100 * (f1_wrong - 1.0))
+    lo, hi = result["test_change_ci95"]
+    assert lo <= result["test_change_points"] <= hi < 0  # a perfect reference: every resample loses
+    assert result["row_run"] == "a" and result["reference_run"] == "b"
+    # a row whose predictions do not reproduce its recorded accuracy on these labels is refused
+    shifted = [(y + 1) % 6 for y in labels]
+    row = json.loads((tmp_path / "b" / "rows" / "teacher.json").read_text())
+    (tmp_path / "b" / "rows" / "teacher.json").write_text(json.dumps({**row, "predictions": shifted}))
+    with pytest.raises(SystemExit, match="not its recorded"):
+        compare.main(["--data", str(small_data), str(tmp_path / "a" / "student"), str(tmp_path / "b" / "teacher")])
+    with pytest.raises(SystemExit, match="no .*rows"):
+        compare.main(["--data", str(small_data), str(tmp_path / "a" / "missing"), str(tmp_path / "b" / "teacher")])
