@@ -100,6 +100,11 @@ def test_finetune_with_class_weights_and_trimmed_vocabulary(tiny_teacher_dir, sm
     assert set(steps) == {"trim_vocab", "finetune"}
     weights = steps["finetune"]["class_weights"]
     assert len(weights) == 6 and max(weights.values()) > min(weights.values())
+    # the report keeps every validation evaluation (4 steps, evaluated every 2) and the kept, best one
+    history = dict(steps["finetune"]["validation_macro_f1"])
+    assert sorted(history) == [2, 4]
+    assert history[steps["finetune"]["kept_step"]] == max(history.values())
+    assert report["metrics"]["validation"]["macro_f1"] == pytest.approx(max(history.values()), abs=1e-5)
     assert result.output_dir == tmp_path / "out"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, List, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Sequence
 
 from ..registry import register_step
 from ..steps import SettingError, Step, setting
@@ -57,7 +57,7 @@ class FinetuneStep(Step):
 
     def _train(self, model: Any, state: "CompressionState", learning_rate: float, epochs: float,
                weights: Optional[List[float]], patience: Optional[int], callbacks: Sequence[Any] = (),
-               load_best: bool = True) -> Any:
+               load_best: bool = True, record: Optional[Dict[str, Any]] = None) -> Any:
         return train_classifier(
             model, state.tokenizer, state.data, state.work_dir / "finetune", epochs=epochs,
             learning_rate=learning_rate, batch_size=self.batch_size, max_length=self.max_length,
@@ -65,7 +65,7 @@ class FinetuneStep(Step):
             warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay,
             early_stopping_patience=patience, class_weights=weights,
             lr_scheduler_type=self.lr_scheduler_type, callbacks=callbacks, progress=state.progress,
-            load_best=load_best)
+            load_best=load_best, record=record)
 
     def apply(self, state: "CompressionState") -> None:
         model = state.torch_model("finetune")
@@ -80,8 +80,10 @@ class FinetuneStep(Step):
             trials[candidate] = score.best if score.best is not None else -1.0
         if trials:  # the measured choice, not a guess
             learning_rate = max(trials, key=lambda lr: (trials[lr], -list(trials).index(lr)))
-        state.model = self._train(model, state, learning_rate, self.epochs, weights, self.early_stopping_patience)
-        note = {"epochs": self.epochs, "max_steps": self.max_steps, "learning_rate": learning_rate,
+        record: Dict[str, Any] = {}  # validation macro-F1 of every evaluation and the kept step
+        state.model = self._train(model, state, learning_rate, self.epochs, weights, self.early_stopping_patience,
+                                  record=record)
+        note = {**record, "epochs": self.epochs, "max_steps": self.max_steps, "learning_rate": learning_rate,
                 "batch_size": self.batch_size, "max_length": self.max_length,
                 "lr_scheduler_type": self.lr_scheduler_type}
         if trials:
