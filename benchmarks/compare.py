@@ -106,10 +106,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.model:
         from transformers import AutoConfig
 
-        from optimum_bengali.modeling import has_default_labels
+        from optimum_bengali.modeling import config_label_names
 
-        config = AutoConfig.from_pretrained(args.model)  # the same label order benchmarks/run.py reads
-        names = None if has_default_labels(config) else [config.id2label[i] for i in sorted(config.id2label)]
+        names = config_label_names(AutoConfig.from_pretrained(args.model))  # the order benchmarks/run.py reads
     data = load_data(args.data, label_names=names)
     labels = data.labels("test")
     row = read_row(args.row)

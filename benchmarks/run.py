@@ -418,7 +418,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from optimum_bengali.data import load_data
     from optimum_bengali.evaluation import latency_method
     from optimum_bengali.formats import load_model
-    from optimum_bengali.modeling import has_default_labels
+    from optimum_bengali.modeling import config_label_names
     from optimum_bengali.runtime import set_threads
 
     threads = set_threads(args.threads)
@@ -427,8 +427,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     teacher_dir = Path(args.model) if args.model else out / "teacher"
     if args.from_config and (args.force or not (teacher_dir / "config.json").is_file()):
         build_teacher(args, teacher_dir)
-    config = load_model(teacher_dir).config
-    names = None if has_default_labels(config) else [config.id2label[i] for i in sorted(config.id2label)]
+    names = config_label_names(load_model(teacher_dir).config)
     print(f"measuring the teacher (FP32 PyTorch, {threads} threads)")
     run = Run(args, out, teacher_dir, load_data(args.data, label_names=names))
     (out / "rows" / "teacher.json").write_text(json.dumps(run.teacher_row, indent=2))

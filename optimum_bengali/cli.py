@@ -188,13 +188,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .data import load_data
     from .evaluation import evaluate_model
     from .formats import load_model
-    from .modeling import has_default_labels, load_tokenizer
+    from .modeling import config_label_names, load_tokenizer
     from .runtime import set_threads
 
     set_threads(args.threads)
     model = load_model(args.model)
-    config = model.config
-    names = None if has_default_labels(config) else [config.id2label[i] for i in sorted(config.id2label)]
+    names = config_label_names(model.config)
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column, label_names=names,
                      required_splits=(args.split,), normalization=_norm(args))
     tokenizer = load_tokenizer(args.model, apply_normalization=False)  # the data are normalized already

@@ -114,6 +114,14 @@ def has_default_labels(config: Any) -> bool:
     return all(re.fullmatch(r"LABEL_\d+", str(v)) for v in id2label.values())
 
 
+def config_label_names(config: Any) -> Optional[List[str]]:
+    """The model's label names in id order, or None when it only has the ``LABEL_0, ...`` placeholders (then
+    the data set's own label order applies)."""
+    if has_default_labels(config):
+        return None
+    return [config.id2label[i] for i in sorted(config.id2label)]
+
+
 _PROBE = "আমি খুব খুশি, কিন্তু মনটা একটু খারাপ।"
 
 

@@ -25,8 +25,8 @@ from .errors import ModelError, OutputError
 from .evaluation import measure_saved_model
 from .formats import FORMATS, load_model, model_format
 from .formats.pytorch import save_pytorch
-from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
-                       parameter_counts, unk_rate)
+from .modeling import (check_sequence_classifier, config_label_names, has_default_labels, is_int8_torch, load_config,
+                       load_tokenizer, parameter_counts, unk_rate)
 from .normalization import save_normalization
 from .recipe import Recipe, load_recipe
 from .runtime import use_threads
@@ -61,13 +61,6 @@ class CompressionResult:
 
         return push_to_hub(self.output_dir, repo_id, private=private, token=token,
                            commit_message=commit_message or f"optimum-bengali: {self.recipe.name}")
-
-
-def _label_names_for(config: Any) -> Optional[List[str]]:
-    """The model's label names in id order, or None when it only has LABEL_0.. placeholders."""
-    if has_default_labels(config):
-        return None
-    return [config.id2label[i] for i in sorted(config.id2label)]
 
 
 def _attach_labels(config: Any, data: LabelledData, where: str) -> str:
@@ -294,7 +287,7 @@ def _prepare_inputs(model: Union[str, Path, PreTrainedModel], tokenizer: Optiona
             raise ModelError("pass tokenizer= when you give a model object")
         tokenizer = load_tokenizer(model, apply_normalization=False)
     data = load_data(dataset, text_column=text_column, label_column=label_column,
-                     label_names=_label_names_for(config), normalization=normalization)
+                     label_names=config_label_names(config), normalization=normalization)
     _attach_labels(copy.deepcopy(config), data, source)  # label count checked before any weights load
     # steps change the model in place (trimming, pruning, training): never the caller's own object
     net = copy.deepcopy(model) if isinstance(model, PreTrainedModel) else load_model(model)
