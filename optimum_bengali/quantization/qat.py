@@ -91,6 +91,7 @@ def share_quantizers_of_one_tensor(model: Any, inputs: Dict[str, Any]) -> int:
     slots = [(parent, name, child) for parent in model.modules() for name, child in parent._modules.items()
              if isinstance(child, BaseQuantizer)]
     seen: Dict[int, Any] = {}
+    model.eval()  # dropout would make the copies of one tensor differ, and nothing would be shared
     hooks = [q.register_forward_pre_hook(lambda mod, args: seen.setdefault(id(mod), args[0].detach().clone()))
              for _, _, q in slots]
     try:
