@@ -61,12 +61,13 @@ def test_hidden_and_attention_losses_ignore_padding():
     assert float(attention_kl(c, a, mask)) > 0
 
 
-def _trainer(teacher, layer_map, alpha=0.5, hidden_weight=1.0, attention_weight=1.0):
+def _trainer(teacher, layer_map, alpha=0.5, hidden_weight=1.0, attention_weight=1.0, value_weight=0.0):
     from optimum_bengali.distillation.trainer import DistillationTrainer
 
     trainer = DistillationTrainer.__new__(DistillationTrainer)  # the loss alone, without a Trainer run
     trainer.temperature, trainer.alpha, trainer.teacher = 2.0, alpha, teacher
     trainer.layer_map, trainer.hidden_weight, trainer.attention_weight = layer_map, hidden_weight, attention_weight
+    trainer.value_weight = value_weight
     return trainer
 
 
@@ -117,9 +118,57 @@ def test_white_box_terms_equal_a_hand_computation_at_the_mapped_layers(varied_te
         assert total == pytest.approx(expected, rel=1e-5)
 
 
+def test_value_relation_term_equals_a_hand_computation_at_the_mapped_layers(varied_teacher_dir, data):
+    """MiniLM's value relation: layer l's value projection of its input, per head softmax(V V^T / sqrt(d)) over
+    real keys, KL(teacher || student) per real query averaged over heads, summed over the map and weighted."""
+    from optimum_bengali import load_model, load_tokenizer
+
+    teacher, tok = load_model(varied_teacher_dir), load_tokenizer(varied_teacher_dir)
+    teacher.config.hidden_dropout_prob = teacher.config.attention_probs_dropout_prob = 0.0
+    for m in teacher.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    student = cut_student(teacher, layers=[0, 2])
+    with torch.no_grad():
+        for p in student.bert.encoder.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    for m in (student, teacher):
+        m.set_attn_implementation("eager")
+    layer_map = {0: 1, 1: 3}
+    trainer = _trainer(teacher, layer_map, value_weight=0.5)
+    batch = _batch(tok, data.texts("train")[:8])
+    mask = batch["attention_mask"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    heads = teacher.config.num_attention_heads
+    d = teacher.config.hidden_size // heads
+
+    def relation(model, out, layer):
+        v = model.bert.encoder.layer[layer].attention.self.value(out.hidden_states[layer])  # the layer's input
+        v = v.view(v.shape[0], v.shape[1], heads, d).transpose(1, 2)
+        scores = (v @ v.transpose(-1, -2)) / d ** 0.5
+        scores = scores.masked_fill(mask[:, None, None, :] == 0, float("-inf"))
+        return scores.softmax(-1)
+
+    with torch.no_grad():
+        s_out = student.train()(**inputs, output_hidden_states=True, output_attentions=True)
+        t_out = teacher.eval()(**inputs, output_hidden_states=True, output_attentions=True)
+        value = 0.0
+        real = mask.bool()
+        for s, t in layer_map.items():
+            rs, rt = relation(student, s_out, s), relation(teacher, t_out, t)
+            kl = (rt * (torch.log(rt + 1e-8) - torch.log(rs + 1e-8))).sum(-1)  # B, H, Q
+            value += float(kl.permute(0, 2, 1)[real].mean())
+        terms = trainer.white_box_terms(s_out, t_out, mask)  # without captured values: no value term
+        assert float(terms["value"]) == 0.0
+        total = float(trainer.compute_loss(student, dict(batch)))
+        expected = (float(kd_loss(s_out.logits, t_out.logits, batch["labels"], 2.0, 0.5)) + float(terms["hidden"])
+                    + float(terms["attention"]) + 0.5 * value)
+        assert value > 0 and total == pytest.approx(expected, rel=1e-5)
+
+
 def test_an_exact_copy_in_training_mode_has_no_attention_loss(varied_teacher_dir, data):
     """With attention dropout 0.1, a training student's returned maps are dropped and rescaled; the loss must
-    compare its attention probabilities, so a copy of the teacher has (soft + attention) loss 0."""
+    compare its attention probabilities, so a copy of the teacher has (soft + attention + value relation) loss 0."""
     from optimum_bengali import load_model, load_tokenizer
 
     teacher, tok = load_model(varied_teacher_dir), load_tokenizer(varied_teacher_dir)
@@ -134,7 +183,7 @@ def test_an_exact_copy_in_training_mode_has_no_attention_loss(varied_teacher_dir
     for d in attention_dropouts(student):
         d.p = 0.1
     student.set_attn_implementation("eager")
-    trainer = _trainer(teacher, {i: i for i in range(4)}, alpha=1.0, hidden_weight=0.0)
+    trainer = _trainer(teacher, {i: i for i in range(4)}, alpha=1.0, hidden_weight=0.0, value_weight=1.0)
     batch = _batch(tok, data.texts("train")[:8])
     batch.pop("labels")
     torch.manual_seed(0)

@@ -57,3 +57,19 @@ def attention_kl(student_attn: torch.Tensor, teacher_attn: torch.Tensor,
     kl = (teacher_attn * ((teacher_attn + eps).log() - (student_attn + eps).log())).sum(-1)  # B,H,Q
     mask = attention_mask[:, None, :].to(kl.dtype)
     return (kl * mask).sum() / (mask.sum() * kl.shape[1]).clamp(min=1)
+
+
+def value_relation(values: torch.Tensor, head_size: int, attention_mask: torch.Tensor) -> torch.Tensor:
+    """MiniLM's value relation of one layer: ``softmax(V_h V_h^T / sqrt(head_size))`` per head ``h``.
+
+    ``values`` is the output of the layer's value projection (batch, tokens, heads * head_size); padding keys
+    get no weight. Returns (batch, heads, tokens, tokens) rows that sum to 1, comparable with
+    :func:`attention_kl` like attention maps.
+    """
+    if values.shape[-1] % head_size:
+        raise ValueError(f"value width {values.shape[-1]} is not a multiple of the head size {head_size}")
+    b, n, width = values.shape
+    v = values.view(b, n, width // head_size, head_size).transpose(1, 2)  # B, H, N, d
+    scores = v @ v.transpose(-1, -2) / head_size ** 0.5
+    scores = scores.masked_fill(~attention_mask[:, None, None, :].bool(), torch.finfo(scores.dtype).min)
+    return scores.softmax(-1)

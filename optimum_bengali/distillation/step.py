@@ -37,7 +37,9 @@ class DistilStep(Step):
     ``config`` builds a smaller model of the teacher's architecture (``hidden_size``, ...);
     ``checkpoint`` loads ``checkpoint`` (same label set required).
     ``mode``: ``black_box`` uses teacher logits only (computed once, cached on disk);
-    ``white_box`` also matches hidden states (MSE) and attention maps (KL) over ``layer_map``.
+    ``white_box`` also matches hidden states (MSE) and attention maps (KL) over ``layer_map``, and with
+    ``value_weight`` > 0 the value relations of those layers (KL of ``softmax(V V^T / sqrt(d))`` per head,
+    MiniLM, Wang et al. 2020).
     ``augment``: this many noisy copies of each training sentence (word replacement, word dropout, span crop;
     see :mod:`.augment`) are added to the training rows; only the teacher labels them.
     ``transfer_set``: a UTF-8 text file of unlabelled in-domain sentences (one per line; ``transfer_max_rows``
@@ -61,6 +63,7 @@ class DistilStep(Step):
     layer_map: Optional[Dict[int, int]] = None
     hidden_weight: float = setting(1.0, min=0)
     attention_weight: float = setting(1.0, min=0)
+    value_weight: float = setting(0.0, min=0, help="weight of the MiniLM value-relation KL (white_box)")
     epochs: float = setting(3.0, min=0, min_exclusive=True)
     learning_rate: float = setting(5e-5, min=0, min_exclusive=True)
     batch_size: int = setting(16, min=1)
@@ -80,7 +83,8 @@ class DistilStep(Step):
                                                             "intermediate_size"),
                                                  "checkpoint": ("checkpoint",)})
         out.update(only_for("mode", self.mode, {"black_box": ("cache_dir",),
-                                                "white_box": ("layer_map", "hidden_weight", "attention_weight")}))
+                                                "white_box": ("layer_map", "hidden_weight", "attention_weight",
+                                                              "value_weight")}))
         return out
 
     def check(self) -> None:
@@ -163,7 +167,7 @@ class DistilStep(Step):
             _set_attention(student, "eager")
             _set_attention(teacher, "eager")
             kwargs.update(teacher=teacher, layer_map=lm, hidden_weight=self.hidden_weight,
-                          attention_weight=self.attention_weight)
+                          attention_weight=self.attention_weight, value_weight=self.value_weight)
             info["layer_map"] = lm
         state.model = train_classifier(student, student_tok, data, state.work_dir / "distil",
                                        trainer_class=DistillationTrainer, trainer_kwargs=kwargs, train_extra=extra,
