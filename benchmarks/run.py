@@ -364,14 +364,17 @@ class Run:
 
     def kept_row(self, name: str, old: Dict[str, Any], model_dir: Path) -> Dict[str, Any]:
         """A finished recipe's row: with ``--remeasure`` its kept model measured again next to this run's
-        teacher, else the stored row with its interval against this run's teacher."""
+        teacher (keeping the recipe's minutes and its steps' records), else the stored row with its interval
+        against this run's teacher."""
         from optimum_bengali.evaluation import macro_f1_difference_ci, measure_saved_model
 
         if self.args.remeasure and (model_dir / "config.json").is_file():
             counts = {k: old[k] for k in ("parameters", "nonzero_parameters") if old.get(k) is not None}
             metrics = measure_saved_model(model_dir, self.texts, self.labels, **self.measuring(), counts=counts,
                                           predictions=True)
-            return {**self.row(name, metrics), "seconds": old.get("seconds")}
+            # what was measured when it was made (minutes, each step's validation record) stays with the row
+            made = {k: old[k] for k in ("seconds", "steps") if k in old}
+            return {**self.row(name, metrics), **made}
         if old.get("predictions") is not None:
             old["macro_f1_change_ci95"] = list(macro_f1_difference_ci(
                 self.labels, old["predictions"], self.teacher_metrics["predictions"], num_labels=self.num_labels))

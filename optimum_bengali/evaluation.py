@@ -101,9 +101,10 @@ def macro_f1_difference_ci(labels: Sequence[int], predictions: Sequence[int], re
 TIMED_PASSES = 3
 
 
-def latency_method(max_batches: int, timed_passes: int = TIMED_PASSES) -> str:
-    """How :func:`measure_latency` measured, in one sentence written next to every figure."""
-    return (f"model call on real test sentences in order (the first {max_batches} batches), dynamic padding; "
+def latency_method(max_batches: int, timed_passes: int = TIMED_PASSES, split: str = "test") -> str:
+    """How :func:`measure_latency` measured, in one sentence written next to every figure (``split``: whose
+    sentences were timed)."""
+    return (f"model call on real {split} sentences in order (the first {max_batches} batches), dynamic padding; "
             f"steady state = p50/p95 over {timed_passes} timed passes after one untimed pass over the same "
             "batches; first call = mean time of each distinct input shape's first call; end to end = "
             "tokenization + call, after the steady-state passes")

@@ -99,6 +99,7 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert run.main(args + ["--remeasure"]) == 0
     again = json.loads((out / "rows" / "quant-static-int8.json").read_text())
     assert again["run"] != "earlier" and again["seconds"] == first["seconds"]
+    assert again["steps"] == first["steps"] and again["steps"][0]["type"] == "quantize"  # the record stays
     assert again["parameters"] == first["parameters"] and again["macro_f1"] == first["macro_f1"]
     assert "Every row measured in run" in (out / "results.md").read_text()
 
@@ -113,6 +114,7 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert [r["option"] for r in measured["rows"]] == list(runtime_options.OPTIONS)
     assert all(r["steady_p50_ms_bs1"] > 0 and r["steady_p50_ms_bs2"] > 0 for r in measured["rows"])
     assert "| static lengths 16/32/48/64/96/128 |" in (ro / "runtime_options.md").read_text()
+    assert "real validation sentences" in measured["method"]  # what the options are chosen on, said as such
 
 
 def test_compare_scores_two_rows_on_the_same_test_labels(small_data, tmp_path, capsys):
