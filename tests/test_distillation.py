@@ -78,22 +78,29 @@ def _batch(tok, texts):
     return PaddingCollator(tok)(rows)
 
 
-def test_white_box_terms_equal_a_hand_computation_at_the_mapped_layers(varied_teacher_dir, data):
-    """Hidden MSE over real tokens of student layer s's output against teacher layer t's, and KL(teacher ||
-    student) per real query row, averaged over heads, summed over the map; the total adds the KD loss."""
+def _teacher_and_perturbed_student(teacher_dir):
+    """A teacher without dropout, its tokenizer, and a student cut from layers 0 and 2 with noise added to its
+    encoder (a student that is not the teacher: every white-box term is non-zero); both on eager attention."""
     from optimum_bengali import load_model, load_tokenizer
 
-    teacher, tok = load_model(varied_teacher_dir), load_tokenizer(varied_teacher_dir)
+    teacher, tok = load_model(teacher_dir), load_tokenizer(teacher_dir)
     teacher.config.hidden_dropout_prob = teacher.config.attention_probs_dropout_prob = 0.0
     for m in teacher.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
     student = cut_student(teacher, layers=[0, 2])
-    with torch.no_grad():  # a student that is not the teacher: every term is non-zero
+    with torch.no_grad():
         for p in student.bert.encoder.parameters():
             p.add_(0.05 * torch.randn_like(p))
     for m in (student, teacher):
         m.set_attn_implementation("eager")
+    return teacher, tok, student
+
+
+def test_white_box_terms_equal_a_hand_computation_at_the_mapped_layers(varied_teacher_dir, data):
+    """Hidden MSE over real tokens of student layer s's output against teacher layer t's, and KL(teacher ||
+    student) per real query row, averaged over heads, summed over the map; the total adds the KD loss."""
+    teacher, tok, student = _teacher_and_perturbed_student(varied_teacher_dir)
     layer_map = {0: 1, 1: 3}
     trainer = _trainer(teacher, layer_map)
     batch = _batch(tok, data.texts("train")[:8])
@@ -121,19 +128,7 @@ def test_white_box_terms_equal_a_hand_computation_at_the_mapped_layers(varied_te
 def test_value_relation_term_equals_a_hand_computation_at_the_mapped_layers(varied_teacher_dir, data):
     """MiniLM's value relation: layer l's value projection of its input, per head softmax(V V^T / sqrt(d)) over
     real keys, KL(teacher || student) per real query averaged over heads, summed over the map and weighted."""
-    from optimum_bengali import load_model, load_tokenizer
-
-    teacher, tok = load_model(varied_teacher_dir), load_tokenizer(varied_teacher_dir)
-    teacher.config.hidden_dropout_prob = teacher.config.attention_probs_dropout_prob = 0.0
-    for m in teacher.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
-    student = cut_student(teacher, layers=[0, 2])
-    with torch.no_grad():
-        for p in student.bert.encoder.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    for m in (student, teacher):
-        m.set_attn_implementation("eager")
+    teacher, tok, student = _teacher_and_perturbed_student(varied_teacher_dir)
     layer_map = {0: 1, 1: 3}
     trainer = _trainer(teacher, layer_map, value_weight=0.5)
     batch = _batch(tok, data.texts("train")[:8])
