@@ -92,8 +92,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = [{"option": name, **{f"steady_p50_ms_bs{b}": statistics.median(v[b]) for b in sizes},
              **{f"rounds_bs{b}": [round(x, 3) for x in v[b]] for b in sizes}} for name, v in p50s.items()]
     base = rows[0]
+    method = latency_method(args.max_batches, split="validation")
     lines = [f"Model `{Path(args.model).name}`, {cpu_model()}, {cores} threads unless the option says otherwise; "
-             f"{latency_method(args.max_batches, split='validation')}; median of {args.rounds} interleaved rounds.", "",
+             f"{method}; median of {args.rounds} interleaved rounds.", "",
              "| option | " + " | ".join(f"batch {b} p50 ms (vs default)" for b in sizes) + " |",
              "|---|" + "---|" * len(sizes)]
     for r in rows:
@@ -106,7 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "runtime_options.json").write_text(json.dumps(
             {"model": Path(args.model).name, "cpu": cpu_model(), "threads": cores, "rounds": args.rounds,
-             "method": latency_method(args.max_batches, split="validation"), "run": time.strftime("%Y-%m-%d %H:%M"), "rows": rows},
+             "method": method, "run": time.strftime("%Y-%m-%d %H:%M"), "rows": rows},
             indent=2))
         (out / "runtime_options.md").write_text("\n".join(lines) + "\n")
     return 0
