@@ -173,6 +173,30 @@ def test_accuracy_controlled_quantization_respects_the_drop(varied_teacher_dir, 
         return classification_metrics(gold, logits.argmax(-1), num_labels=6)["macro_f1"]
 
     assert f1(varied_teacher_dir) - f1(tmp_path / "ac") <= 0.02 + 1e-9
+    # NNCF checks the drop with FP32 inference; the folder runs so, also where the CPU plugin would pick bf16
+    from optimum_bengali.runtime import saved_ov_config
+
+    assert saved_ov_config(tmp_path / "ac")["INFERENCE_PRECISION_HINT"] == "f32"
+
+
+@pytest.mark.parametrize("drop, compressed", [(0.01, True), (0.03, False)])
+def test_accuracy_control_compresses_embeddings_only_within_the_drop(tiny_teacher_dir, tmp_path, drop, compressed):
+    from optimum_bengali.quantization.openvino import embeddings_compressed_within, export, float_embeddings
+
+    reference = export(load_model(tiny_teacher_dir), load_tokenizer(tiny_teacher_dir), tmp_path / "ir").model
+    assert float_embeddings(reference)
+    notes = {}
+
+    class State:
+        def note(self, **info):
+            notes.update(info)
+
+    def f1(model):  # validation macro-F1: the int8 tables cost `drop`
+        return 0.5 if model is reference else 0.5 - drop
+
+    out = embeddings_compressed_within(reference, reference, f1, 0.02, State())
+    assert (float_embeddings(out) == []) is compressed
+    assert notes == ({} if compressed else {"embeddings_compressed": False, "embeddings_drop": drop})
 
 
 def test_openvino_static_with_a_tokenizer_without_token_type_ids(tiny_teacher_dir, small_data, data, tmp_path):

@@ -85,6 +85,11 @@ def compress_float_embeddings(model: Any) -> Any:
                                  ignored_scope=nncf.IgnoredScope(names=others, validate=False))
 
 
+#: NNCF's accuracy control measures every model it compares with FP32 inference (no bf16, whatever the CPU);
+#: an accuracy-controlled model is saved with this setting, so that it runs as its drop was checked
+ACCURACY_CONTROL_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
 def _accuracy_controlled(step: "QuantizeStep", state: "CompressionState", ov_model: Any, out: Path) -> None:
     import nncf
     import openvino as ov
@@ -117,10 +122,30 @@ def _accuracy_controlled(step: "QuantizeStep", state: "CompressionState", ov_mod
         subset_size=min(step.num_samples, 300),  # overflow fix as in static int8 (CPUs without VNNI)
         advanced_quantization_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE))
     if step.compress_embeddings:
-        quantized = compress_float_embeddings(quantized)
+        def f1(model: Any) -> float:
+            return validate(ov.Core().compile_model(model, "CPU", ACCURACY_CONTROL_CONFIG), val.get_data())
+
+        quantized = embeddings_compressed_within(quantized, ov_model.model, f1, step.max_macro_f1_drop, state)
     out.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(out / "openvino_model.xml"), compress_to_fp16=False)
     ov_model.config.save_pretrained(out)
+
+
+def embeddings_compressed_within(quantized: Any, reference: Any, f1: Any, max_drop: float,
+                                  state: "CompressionState") -> Any:
+    """``quantized`` with its floating-point embedding tables int8-compressed, when the validation macro-F1
+    (``f1`` of a model) of the result stays within ``max_drop`` of the FP32 ``reference``'s, as NNCF's accuracy
+    control kept the rest; otherwise ``quantized`` as NNCF returned it, and the report says so."""
+    if not float_embeddings(quantized):
+        return quantized
+    compressed = compress_float_embeddings(quantized.clone())
+    drop = f1(reference) - f1(compressed)
+    if drop <= max_drop:
+        return compressed
+    logger.warning("int8 embedding tables would lower validation macro-F1 by %.4f (> max_macro_f1_drop %.4f): "
+                   "they stay in floating point", drop, max_drop)
+    state.note(embeddings_compressed=False, embeddings_drop=round(drop, 6))
+    return quantized
 
 
 @QUANTIZATION_BACKENDS.register("openvino", modes=("static", "weight_only", "accuracy_control"))
@@ -158,5 +183,7 @@ def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
                               compress_to_fp16=False)
                 for ext in ("xml", "bin"):
                     (out / f"openvino_model.tmp.{ext}").replace(out / f"openvino_model.{ext}")
-    state.model = OVModelForSequenceClassification.from_pretrained(str(out))
+    # an accuracy-controlled model keeps the precision its drop was checked in (saved in openvino_runtime.json)
+    settings = ACCURACY_CONTROL_CONFIG if step.mode == "accuracy_control" else None
+    state.model = OVModelForSequenceClassification.from_pretrained(str(out), ov_config=settings)
     state.format = "openvino"

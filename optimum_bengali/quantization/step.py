@@ -36,7 +36,9 @@ class QuantizeStep(Step):
     are stored as int8 weights too, and ``compress_embeddings`` compresses any that were left in floating
     point), ``weight_only``
     (int8 weights, FP32 activations) or ``accuracy_control`` (NNCF keeps layers in FP32 until the
-    validation macro-F1 drop is at most ``max_macro_f1_drop``).
+    validation macro-F1 drop is at most ``max_macro_f1_drop``; NNCF measures with FP32 inference, so the saved
+    folder runs its floating-point parts in FP32 too, and its embedding tables become int8 only when the drop
+    still holds).
     backend ``torch``: ``dynamic`` int8 of every Linear layer (per-channel weights, ``torch.ao``).
     backend ``torchao``: ``dynamic`` int8 of every Linear layer with torchao (per-row weights, per-token
     activations); the folder loads with plain ``AutoModelForSequenceClassification``.
