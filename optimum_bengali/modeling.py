@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from transformers import (AutoConfig, AutoTokenizer, BertConfig, BertForSequenceClassification, BertTokenizerFast,
@@ -150,32 +150,56 @@ def unk_rate(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> float:
     return unk / max(total, 1)
 
 
+def wordpiece_tokenizer(vocab: Union[Mapping[str, int], Sequence[str]],
+                        model_max_length: int = 512) -> BertTokenizerFast:
+    """A cased WordPiece tokenizer (no lowercasing, no accent stripping) over a given vocabulary.
+
+    ``vocab`` is a list of pieces in id order (for example the lines of a ``vocab.txt``) or a piece -> id
+    mapping holding ``[PAD] [UNK] [CLS] [SEP] [MASK]``. :func:`train_wordpiece_tokenizer` returns this same
+    tokenizer over the pieces it learns, so a saved piece list gives the trained tokenizer back exactly, on
+    every run: the ``tokenizers`` WordPiece trainer breaks ties between equally frequent merges in hash order,
+    so two trainings on the same texts can give different vocabularies.
+    """
+    pieces = dict(vocab) if isinstance(vocab, Mapping) else {piece: i for i, piece in enumerate(vocab)}
+    missing = [t for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]") if t not in pieces]
+    if missing:
+        raise ModelError(f"the WordPiece vocabulary lacks the special pieces {missing}; add them (ids 0-4 by "
+                         "convention) and build the tokenizer again")
+    tok = BertTokenizerFast(vocab=pieces, do_lower_case=False, strip_accents=False, tokenize_chinese_chars=True,
+                            model_max_length=model_max_length, unk_token="[UNK]", sep_token="[SEP]",
+                            pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
+    check_bengali_tokenizer(tok)
+    return tok
+
+
 def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 8000,
                               model_max_length: int = 512) -> BertTokenizerFast:
-    """Train a cased WordPiece tokenizer (no lowercasing, no accent stripping) on ``texts``."""
+    """Train a cased WordPiece tokenizer (no lowercasing, no accent stripping) on ``texts``.
+
+    The ``tokenizers`` trainer is not deterministic (ties are broken in hash order); to use one vocabulary on
+    every run, save ``list(tokenizer.get_vocab())`` in id order and build it with :func:`wordpiece_tokenizer`.
+    """
     from tokenizers import BertWordPieceTokenizer
 
     raw = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True,
                                  handle_chinese_chars=True)
     raw.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=2, show_progress=False)
-    tok = BertTokenizerFast(tokenizer_object=raw._tokenizer, do_lower_case=False, strip_accents=False,
-                            tokenize_chinese_chars=True, model_max_length=model_max_length,
-                            unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
-                            mask_token="[MASK]")
-    check_bengali_tokenizer(tok)
-    return tok
+    return wordpiece_tokenizer(raw.get_vocab(), model_max_length=model_max_length)
 
 
 def build_from_config(shape: str, texts: List[str], label_names: List[str], vocab_size: int = 8000,
-                      seed: int = 42, **overrides: int) -> Tuple[BertForSequenceClassification, BertTokenizerFast]:
+                      seed: int = 42, tokenizer: Optional[BertTokenizerFast] = None,
+                      **overrides: int) -> Tuple[BertForSequenceClassification, BertTokenizerFast]:
     """A randomly initialised BERT classifier of a named shape, with a tokenizer trained on ``texts``.
 
     The tokenizer has at most ``vocab_size`` pieces; the model keeps the shape's own vocabulary size
     when it has one (mBERT: 119,547 rows) so that its parameter count and size match the real model.
+    Given a ``tokenizer`` (for example :func:`wordpiece_tokenizer` over a saved vocabulary), none is trained
+    and ``texts`` and ``vocab_size`` are not used: the same ``tokenizer`` and ``seed`` give the same model.
     """
     if shape not in CONFIG_SHAPES:
         raise ModelError(f"unknown shape {shape!r}; known: {', '.join(CONFIG_SHAPES)}")
-    tok = train_wordpiece_tokenizer(texts, vocab_size=vocab_size)
+    tok = tokenizer if tokenizer is not None else train_wordpiece_tokenizer(texts, vocab_size=vocab_size)
     dims = dict(CONFIG_SHAPES[shape])
     dims.update(overrides)
     dims["vocab_size"] = max(dims["vocab_size"], len(tok))

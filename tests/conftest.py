@@ -13,6 +13,11 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 ROOT = Path(__file__).resolve().parents[1]
 BEMOC = Path(os.environ.get("BEMOC_DIR", ROOT.parent / "shared" / "data" / "bemoc"))
+#: The pieces of a 3,000-piece cased WordPiece tokenizer, one per line in id order, made once with
+#: ``train_wordpiece_tokenizer(<BEmoC train texts>, vocab_size=3000)``. The trainer is not deterministic
+#: (tokenizers breaks ties in hash order), so the tiny models are built over this saved list: every run, here
+#: and in CI, tests the same models.
+TINY_VOCAB = ROOT / "tests" / "fixtures" / "bemoc-wordpiece-3000.txt"
 
 
 @pytest.fixture(scope="session")
@@ -41,12 +46,20 @@ def data(bemoc_dir):
 
 
 @pytest.fixture(scope="session")
-def tiny_teacher_dir(data, tmp_path_factory) -> Path:
-    """A tiny BERT classifier (random weights, tokenizer trained on BEmoC train) saved to a folder."""
+def tiny_tokenizer():
+    """The saved 3,000-piece WordPiece tokenizer of BEmoC train (the same on every run)."""
+    from optimum_bengali.modeling import wordpiece_tokenizer
+
+    return wordpiece_tokenizer(TINY_VOCAB.read_text(encoding="utf-8").splitlines())
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(data, tiny_tokenizer, tmp_path_factory) -> Path:
+    """A tiny BERT classifier (random weights, seed 42, the saved BEmoC WordPiece tokenizer) saved to a folder."""
     from optimum_bengali.modeling import build_from_config
 
-    model, tok = build_from_config("bert-tiny-shape", data.texts("train"), data.label_names, vocab_size=3000,
-                                   num_hidden_layers=4)
+    model, tok = build_from_config("bert-tiny-shape", data.texts("train"), data.label_names,
+                                   tokenizer=tiny_tokenizer, num_hidden_layers=4)
     out = tmp_path_factory.mktemp("tiny_teacher")
     model.save_pretrained(out)
     tok.save_pretrained(out)
@@ -61,7 +74,7 @@ def tiny_teacher(tiny_teacher_dir):
 
 
 @pytest.fixture(scope="session")
-def varied_teacher_dir(data, tmp_path_factory) -> Path:
+def varied_teacher_dir(data, tiny_tokenizer, tmp_path_factory) -> Path:
     """A tiny random BERT classifier whose logits differ from sentence to sentence (larger initial weights,
     classifier bias centred on the training sentences' mean logit): its predictions spread over every class,
     so a quantized model that outputs constants or zeros cannot pass for it. The default tiny teacher's logits
@@ -71,8 +84,8 @@ def varied_teacher_dir(data, tmp_path_factory) -> Path:
     from optimum_bengali.evaluation import predict_logits
     from optimum_bengali.modeling import build_from_config
 
-    model, tok = build_from_config("bert-tiny-shape", data.texts("train"), data.label_names, vocab_size=3000,
-                                   seed=0, num_hidden_layers=4, initializer_range=0.2)
+    model, tok = build_from_config("bert-tiny-shape", data.texts("train"), data.label_names,
+                                   tokenizer=tiny_tokenizer, seed=0, num_hidden_layers=4, initializer_range=0.2)
     with torch.no_grad():
         model.classifier.bias -= torch.tensor(predict_logits(model, tok, data.texts("train")[:300]).mean(0))
     out = tmp_path_factory.mktemp("varied_teacher")

@@ -16,12 +16,12 @@ from optimum_bengali.pruning.heads import head_counts, head_importance, heads_to
 
 
 @pytest.fixture(scope="module")
-def four_head_dir(data, tmp_path_factory):
+def four_head_dir(data, tiny_tokenizer, tmp_path_factory):
     """A tiny BERT classifier with 4 heads of size 16 in each of 3 layers."""
     from optimum_bengali.modeling import build_from_config
 
-    model, tok = build_from_config("bert-tiny-shape", data.texts("train"), data.label_names, vocab_size=3000,
-                                   num_hidden_layers=3, num_attention_heads=4)
+    model, tok = build_from_config("bert-tiny-shape", data.texts("train"), data.label_names,
+                                   tokenizer=tiny_tokenizer, num_hidden_layers=3, num_attention_heads=4)
     out = tmp_path_factory.mktemp("four_heads")
     model.save_pretrained(out)
     tok.save_pretrained(out)
