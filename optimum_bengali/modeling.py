@@ -177,7 +177,8 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 8000,
     """Train a cased WordPiece tokenizer (no lowercasing, no accent stripping) on ``texts``.
 
     The ``tokenizers`` trainer is not deterministic (ties are broken in hash order); to use one vocabulary on
-    every run, save ``list(tokenizer.get_vocab())`` in id order and build it with :func:`wordpiece_tokenizer`.
+    every run, save its pieces in id order (``sorted(vocab, key=vocab.get)`` of ``vocab = tokenizer.get_vocab()``)
+    and build it with :func:`wordpiece_tokenizer`.
     """
     from tokenizers import BertWordPieceTokenizer
 
