@@ -15,7 +15,11 @@ settings read back from the runtime.
 Writes ``results.json``, ``results.csv``, ``results.md`` and ``pareto.png``/``size.png`` in ``--output``.
 A recipe whose row exists already is skipped unless ``--force`` (rows record the run and the teacher
 fingerprint they come from; a row measured against another teacher is run again); with ``--keep-models
---remeasure`` its kept model is measured again next to this run's teacher.
+--remeasure`` its kept model is measured again next to this run's teacher. ``--recipes START+RECIPE``
+applies RECIPE to the kept PyTorch model of the finished recipe START (run with ``--keep-models``) instead of
+the teacher, so several continuations (pruning or quantization variants) share one distillation; the row,
+named ``START+<recipe name>``, is measured against the teacher and its minutes and step records include
+START's.
 """
 
 from __future__ import annotations
@@ -85,6 +89,17 @@ def override(recipe: Any, max_steps: Optional[int], epochs: Optional[float], num
         if num_samples is not None and "num_samples" in step:
             step["num_samples"] = num_samples
     return Recipe.from_dict(data, source=recipe.source)
+
+
+def split_start(name: str) -> Tuple[Optional[str], str]:
+    """``START+RECIPE`` -> (START, RECIPE): RECIPE applied to the kept model of the finished recipe START
+    (one training shared by several continuations); a plain recipe name or path -> (None, name)."""
+    start, plus, rest = name.partition("+")
+    if not plus or Path(name).is_file():
+        return None, name
+    if not start or not rest:
+        raise SystemExit(f"{name}: write START+RECIPE, the name of a kept recipe, '+', then a recipe")
+    return start, rest
 
 
 def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any]], run_id: str,
@@ -270,7 +285,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="--from-config: learning rate (the model starts from random weights)")
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--recipes", default="all",
-                   help="comma-separated names or YAML paths; 'all' stands for every shipped recipe")
+                   help="comma-separated names or YAML paths; 'all' stands for every shipped recipe; START+RECIPE "
+                        "applies RECIPE to the kept model of the finished recipe START")
     p.add_argument("--no-peers", action="store_true",
                    help=f"do not add the peer rows ({', '.join(PEERS)}; bf16 only where the CPU has it)")
     p.add_argument("--threads", type=int, default=0,
@@ -380,34 +396,54 @@ class Run:
                 self.labels, old["predictions"], self.teacher_metrics["predictions"], num_labels=self.num_labels))
         return old
 
+    def start_model(self, start: str) -> Tuple[Path, Dict[str, Any], str]:
+        """The kept PyTorch model of the finished recipe ``start`` (measured against this run's teacher), its
+        row and the model's fingerprint: what a ``START+RECIPE`` row continues from."""
+        row_file, model_dir = self.out / "rows" / f"{start}.json", self.out / "models" / start
+        row = json.loads(row_file.read_text()) if row_file.is_file() else {}
+        if row.get("teacher_fingerprint") != self.teacher_fp or not (model_dir / "config.json").is_file():
+            raise SystemExit(f"{start}+...: no kept model of {start} for this teacher in {self.out}; run "
+                             f"--recipes {start} --keep-models first")
+        if row.get("format") != "pytorch":
+            raise SystemExit(f"{start}+...: {start} ends in the {row.get('format')} format; a recipe can only "
+                             "continue from a PyTorch (unquantized) model")
+        return model_dir, row, fingerprint(model_dir)
+
     def recipe_row(self, name: str) -> Dict[str, Any]:
         """The row of one recipe: reused (or re-measured) when this teacher's row exists and not ``--force``,
-        else the recipe applied to the teacher and measured. The row is written to ``rows/<recipe>.json``."""
+        else the recipe applied to the teacher (for ``START+RECIPE``, to START's kept model) and measured. The
+        row is written to ``rows/<recipe>.json``."""
         import shutil
 
         from optimum_bengali import apply_recipe, load_recipe
 
         args = self.args
-        recipe = override(load_recipe(name), args.max_steps, args.epochs, args.num_samples)
-        row_file = self.out / "rows" / f"{recipe.name}.json"
-        model_dir = self.out / "models" / recipe.name
+        start, recipe_name = split_start(name)
+        recipe = override(load_recipe(recipe_name), args.max_steps, args.epochs, args.num_samples)
+        row_name = f"{start}+{recipe.name}" if start else recipe.name
+        source, start_row, start_fp = self.start_model(start) if start else (self.teacher_dir, {}, None)
+        row_file = self.out / "rows" / f"{row_name}.json"
+        model_dir = self.out / "models" / row_name
         if row_file.is_file() and not args.force:
             old = json.loads(row_file.read_text())
-            if old.get("teacher_fingerprint") == self.teacher_fp:
-                row = self.kept_row(recipe.name, old, model_dir)
+            if old.get("teacher_fingerprint") == self.teacher_fp and old.get("start_fingerprint") == start_fp:
+                row = self.kept_row(row_name, old, model_dir)
                 if row is not old:  # measured again: the stored row is replaced
                     row_file.write_text(json.dumps(row, indent=2))
                 return row
-            print(f"{recipe.name}: its row was measured against another teacher; running it again")
+            print(f"{row_name}: its row was measured against another teacher or starting model; running it again")
             shutil.rmtree(model_dir, ignore_errors=True)
         t0 = time.perf_counter()
-        result = apply_recipe(self.teacher_dir, recipe, self.data, model_dir, overwrite=True,
+        result = apply_recipe(source, recipe, self.data, model_dir, overwrite=True,
                               measure_baseline=False, measure_memory=not args.no_memory,
                               max_latency_batches=args.max_latency_batches)
-        row = {**self.row(recipe.name, result.metrics, result.predictions),
-               "seconds": round(time.perf_counter() - t0, 1),
+        row = {**self.row(row_name, result.metrics, result.predictions),
+               # a continued recipe's minutes and step records include those of the recipe it starts from
+               "seconds": round(start_row.get("seconds", 0) + time.perf_counter() - t0, 1),
                # what each step measured and chose (layer map, validation record, sparsity, ...), as in its report
-               "steps": result.steps}
+               "steps": start_row.get("steps", []) + result.steps}
+        if start:
+            row.update(start_from=start, start_fingerprint=start_fp)
         row_file.write_text(json.dumps(row, indent=2))
         if not args.keep_models:
             shutil.rmtree(model_dir, ignore_errors=True)

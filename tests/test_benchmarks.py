@@ -103,6 +103,31 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert again["parameters"] == first["parameters"] and again["macro_f1"] == first["macro_f1"]
     assert "Every row measured in run" in (out / "results.md").read_text()
 
+    # START+RECIPE: a recipe continued from another recipe's kept model, measured against the teacher
+    (tmp_path / "cut-2l.yaml").write_text(
+        "name: cut-2l\nsteps:\n- type: distil\n  student: cut\n  num_layers: 2\n  mode: black_box\n")
+    (tmp_path / "ffn-half.yaml").write_text(
+        "name: ffn-half\nsteps:\n- type: prune\n  method: structured\n  ffn_keep: 0.5\n"
+        "  importance: magnitude\n")
+    continued = f"cut-2l+{tmp_path / 'ffn-half.yaml'}"
+    with pytest.raises(SystemExit, match="--keep-models first"):
+        run.main(base + ["--no-peers", "--recipes", continued])
+    assert run.main(base + ["--no-peers", "--keep-models", "--recipes", f"{tmp_path / 'cut-2l.yaml'},{continued}"]) == 0
+    rows = {r["recipe"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    start, cont = rows["cut-2l"], rows["cut-2l+ffn-half"]
+    assert cont["start_from"] == "cut-2l" and cont["teacher_fingerprint"] == start["teacher_fingerprint"]
+    assert [s["type"] for s in cont["steps"]] == ["distil", "prune"] and cont["seconds"] >= start["seconds"]
+    start_config = json.loads((out / "models" / "cut-2l" / "config.json").read_text())
+    config = json.loads((out / "models" / "cut-2l+ffn-half" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 2  # pruned from the 2-layer student, not from the teacher
+    assert config["intermediate_size"] == start_config["intermediate_size"] // 2
+    cont_file = out / "rows" / "cut-2l+ffn-half.json"
+    before = cont_file.stat().st_mtime
+    assert run.main(base + ["--no-peers", "--recipes", continued]) == 0
+    assert cont_file.stat().st_mtime == before  # reused while the starting model is unchanged
+    with pytest.raises(SystemExit, match="PyTorch"):
+        run.main(base + ["--no-peers", "--recipes", "quant-static-int8+quant-dynamic-int8"])
+
     # the runtime options script measures every option on the kept OpenVINO model
     import runtime_options
 
