@@ -13,13 +13,14 @@ figures beside it; ``--threads`` applies to PyTorch and OpenVINO alike, and ever
 settings read back from the runtime.
 
 Writes ``results.json``, ``results.csv``, ``results.md`` and ``pareto.png``/``size.png`` in ``--output``.
-A recipe whose row exists already is skipped unless ``--force`` (rows record the run and the teacher
-fingerprint they come from; a row measured against another teacher is run again); with ``--keep-models
---remeasure`` its kept model is measured again next to this run's teacher. ``--recipes START+RECIPE``
-applies RECIPE to the kept PyTorch model of the finished recipe START (run with ``--keep-models``) instead of
-the teacher, so several continuations (pruning or quantization variants) share one distillation; the row,
-named ``START+<recipe name>``, is measured against the teacher and its minutes and step records include
-START's.
+A recipe whose row exists already is skipped unless ``--force`` (rows record the run, the teacher
+fingerprint and the step settings they come from; a row measured against another teacher or with other
+settings is run again); with ``--keep-models --remeasure`` its kept model is measured again next to this
+run's teacher. A run that times any row times the teacher again at its end and notes how far it moved.
+``--recipes START+RECIPE`` applies RECIPE to the kept PyTorch model of the finished recipe START (run with
+``--keep-models``) instead of the teacher, so several continuations (pruning or quantization variants) share
+one distillation; the row, named ``START+<recipe name>``, is measured against the teacher and its minutes and
+step records include START's.
 """
 
 from __future__ import annotations
@@ -100,6 +101,31 @@ def split_start(name: str) -> Tuple[Optional[str], str]:
     if not start or not rest:
         raise SystemExit(f"{name}: write START+RECIPE, the name of a kept recipe, '+', then a recipe")
     return start, rest
+
+
+#: what a row records about how its model was made; kept when ``--remeasure`` measures the model again
+MADE_KEYS = ("seconds", "steps", "recipe_steps", "start_from", "start_fingerprint")
+
+
+def changed_since(old: Dict[str, Any], teacher_fp: str, start_fp: Optional[str],
+                  settings: List[Dict[str, Any]]) -> Optional[str]:
+    """Why a stored row no longer stands for the recipe as asked (None: it does): measured against another
+    teacher or starting model, or with other settings of the recipe's own steps (``settings``; a continued
+    row's start is checked by its model's fingerprint). A row from before rows recorded their settings is
+    compared by its step types alone."""
+    if old.get("teacher_fingerprint") != teacher_fp:
+        return "against another teacher"
+    if old.get("start_fingerprint") != start_fp:
+        return "from another starting model"
+
+    def own(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:  # the last len(settings) records
+        return records[max(len(records) - len(settings), 0):]
+
+    if "recipe_steps" in old:
+        return None if own(old["recipe_steps"]) == settings else "with other step settings"
+    if [s.get("type") for s in own(old.get("steps", []))] != [s["type"] for s in settings]:
+        return "with other steps"
+    return None
 
 
 def row_from(name: str, metrics: Dict[str, Any], teacher: Optional[Dict[str, Any]], run_id: str,
@@ -365,10 +391,33 @@ class Run:
         self.texts, self.labels = data.texts("test"), data.labels("test")
         self.validation = (data.texts("validation"), data.labels("validation"))  # what choices are made by
         self.num_labels = len(data.label_names)
-        baseline_dir, self.teacher_fp = teacher_copy(teacher_dir, out)
-        self.teacher_metrics = measure_saved_model(baseline_dir, self.texts, self.labels, **self.measuring(),
+        self.baseline_dir, self.teacher_fp = teacher_copy(teacher_dir, out)
+        self.teacher_metrics = measure_saved_model(self.baseline_dir, self.texts, self.labels, **self.measuring(),
                                                    predictions=True)
         self.teacher_row = self.row("teacher", self.teacher_metrics)
+
+    def teacher_drift(self) -> Dict[str, Any]:
+        """The teacher timed again (steady p50 at batch 1 and 8, as at the start of the run), and the note
+        that says how far it moved: every speedup divides by the first figure, so a machine that sped up or
+        slowed down during the run shows here."""
+        from optimum_bengali.evaluation import measure_latency
+        from optimum_bengali.formats import load_model
+        from optimum_bengali.modeling import load_tokenizer
+
+        model = load_model(self.baseline_dir)
+        tokenizer = load_tokenizer(self.baseline_dir, apply_normalization=False)
+        again, parts, worst = {}, [], 0.0
+        for bs in (1, 8):
+            ms = measure_latency(model, tokenizer, self.texts, batch_size=bs,
+                                 max_batches=self.args.max_latency_batches)["steady_p50_ms"]
+            first = self.teacher_metrics[f"latency_bs{bs}"]["steady_p50_ms"]
+            again[f"steady_p50_ms_bs{bs}"] = ms
+            worst = max(worst, abs(ms / first - 1))
+            parts.append(f"batch {bs} {ms:.2f} ms (first {first:.2f} ms)")
+        tail = ", so the speedups carry that much uncertainty." if worst > 0.1 else "."
+        note = (f"The teacher timed again after the last row: {', '.join(parts)}; it moved by up to "
+                f"{100 * worst:.0f}% during the run{tail}")
+        return {"teacher_timed_again": again, "note": note}
 
     def measuring(self) -> Dict[str, Any]:
         return {"memory": not self.args.no_memory, "max_latency_batches": self.args.max_latency_batches,
@@ -389,7 +438,7 @@ class Run:
             metrics = measure_saved_model(model_dir, self.texts, self.labels, **self.measuring(), counts=counts,
                                           predictions=True)
             # what was measured when it was made (minutes, each step's validation record) stays with the row
-            made = {k: old[k] for k in ("seconds", "steps") if k in old}
+            made = {k: old[k] for k in MADE_KEYS if k in old}
             return {**self.row(name, metrics), **made}
         if old.get("predictions") is not None:
             old["macro_f1_change_ci95"] = list(macro_f1_difference_ci(
@@ -424,14 +473,16 @@ class Run:
         source, start_row, start_fp = self.start_model(start) if start else (self.teacher_dir, {}, None)
         row_file = self.out / "rows" / f"{row_name}.json"
         model_dir = self.out / "models" / row_name
+        settings = json.loads(json.dumps(recipe.to_dict()["steps"]))  # this recipe's own steps, as applied
         if row_file.is_file() and not args.force:
             old = json.loads(row_file.read_text())
-            if old.get("teacher_fingerprint") == self.teacher_fp and old.get("start_fingerprint") == start_fp:
+            changed = changed_since(old, self.teacher_fp, start_fp, settings)
+            if not changed:
                 row = self.kept_row(row_name, old, model_dir)
                 if row is not old:  # measured again: the stored row is replaced
                     row_file.write_text(json.dumps(row, indent=2))
                 return row
-            print(f"{row_name}: its row was measured against another teacher or starting model; running it again")
+            print(f"{row_name}: its row was measured {changed}; running it again")
             shutil.rmtree(model_dir, ignore_errors=True)
         t0 = time.perf_counter()
         result = apply_recipe(source, recipe, self.data, model_dir, overwrite=True,
@@ -441,7 +492,11 @@ class Run:
                # a continued recipe's minutes and step records include those of the recipe it starts from
                "seconds": round(start_row.get("seconds", 0) + time.perf_counter() - t0, 1),
                # what each step measured and chose (layer map, validation record, sparsity, ...), as in its report
-               "steps": start_row.get("steps", []) + result.steps}
+               "steps": start_row.get("steps", []) + result.steps,
+               # the settings applied, START's first (its step types where its row predates this record); a
+               # row is redone when its own steps' settings change (START's by its model's fingerprint)
+               "recipe_steps": start_row.get("recipe_steps", [{"type": s.get("type")} for s in
+                                                               start_row.get("steps", [])]) + settings}
         if start:
             row.update(start_from=start, start_fingerprint=start_fp)
         row_file.write_text(json.dumps(row, indent=2))
@@ -483,6 +538,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name in tqdm(wanted, desc="recipes"):
         rows.append(run.recipe_row(name))
         write_outputs(out, rows, info)  # after every recipe: an interrupted run keeps its table
+    if any(r.get("run") == run.run_id for r in rows[1:]):  # rows timed in this run: was the machine steady?
+        drift = run.teacher_drift()
+        info["teacher_timed_again"] = drift["teacher_timed_again"]
+        notes.append(drift["note"])
     write_outputs(out, rows, info)
     print((out / "results.md").read_text())
     return 0

@@ -92,3 +92,25 @@ def varied_teacher_dir(data, tiny_tokenizer, tmp_path_factory) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+#: what a shipped recipe is cut to for a tiny model: two training steps of batch 8, 16 sentences to calibrate
+#: quantizers or to score pruning importance
+SHORT_SETTINGS = {"max_steps": 2, "batch_size": 8, "num_samples": 16, "importance_samples": 16}
+
+
+@pytest.fixture(scope="session")
+def shortened_recipe():
+    """``shortened_recipe(name, num_layers=2)``: the shipped recipe ``name`` with every step cut to
+    :data:`SHORT_SETTINGS` and its distilled student ``num_layers`` deep (the tiny teachers have 4 layers)."""
+    from optimum_bengali import Recipe, load_recipe
+
+    def make(name: str, num_layers: int = 2) -> "Recipe":
+        data = load_recipe(name).to_dict()
+        for step in data["steps"]:
+            step.update({k: v for k, v in SHORT_SETTINGS.items() if k in step})
+            if step["type"] == "distil":
+                step["num_layers"] = num_layers
+        return Recipe.from_dict(data)
+
+    return make

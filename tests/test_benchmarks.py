@@ -44,6 +44,10 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert "| quant-dynamic-int8 |" in md and "steady state" in md and "openvino f32, 1 threads" in md
     assert f"Machine: {results['machine']['cpu']}, " in md and "{" not in md  # the notes are filled in
     assert "| recipe min |" in md
+    # rows were timed in this run, so the teacher is timed again at its end and the note says how far it moved
+    again = results["teacher_timed_again"]
+    assert again["steady_p50_ms_bs1"] > 0 and again["steady_p50_ms_bs8"] > 0
+    assert f"batch 1 {again['steady_p50_ms_bs1']:.2f} ms (first {teacher['steady_p50_ms_bs1']:.2f} ms)" in md
     assert ("No OpenVINO bf16 row" in md) != has_bf16
     # every row measured here has a paired-bootstrap interval of its macro-F1 change around the change itself
     assert "ΔF1 95% CI" in md and "paired bootstrap" in md
@@ -75,6 +79,7 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     before = row_file.stat().st_mtime
     assert run.main(base + ["--recipes", "quant-dynamic-int8", "--no-peers"]) == 0
     assert row_file.stat().st_mtime == before
+    assert "teacher_timed_again" not in json.loads((out / "results.json").read_text())  # nothing timed after it
 
     # a changed teacher invalidates the rows measured against the old one
     import torch
@@ -125,6 +130,27 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     before = cont_file.stat().st_mtime
     assert run.main(base + ["--no-peers", "--recipes", continued]) == 0
     assert cont_file.stat().st_mtime == before  # reused while the starting model is unchanged
+    made = json.loads(cont_file.read_text())
+    assert run.main(base + ["--no-peers", "--keep-models", "--remeasure", "--recipes", continued]) == 0
+    remeasured = json.loads(cont_file.read_text())
+    for key in ("start_from", "start_fingerprint", "recipe_steps", "steps", "seconds"):
+        assert remeasured[key] == made[key]  # how it was made stays with a row measured again
+    before = cont_file.stat().st_mtime
+    assert run.main(base + ["--no-peers", "--recipes", continued]) == 0
+    assert cont_file.stat().st_mtime == before  # so the next run still reuses it
+    # a changed setting of the recipe makes its row stale: run again, not reused
+    (tmp_path / "ffn-half.yaml").write_text((tmp_path / "ffn-half.yaml").read_text().replace("0.5", "0.25"))
+    assert run.main(base + ["--no-peers", "--keep-models", "--recipes", continued]) == 0
+    config = json.loads((out / "models" / "cut-2l+ffn-half" / "config.json").read_text())
+    assert config["intermediate_size"] == start_config["intermediate_size"] // 4
+    assert json.loads(cont_file.read_text())["recipe_steps"][-1]["ffn_keep"] == 0.25
+    # rows from before rows recorded their settings (start and continuation) are compared by their own step
+    # types: still reused
+    for f in (out / "rows" / "cut-2l.json", cont_file):
+        f.write_text(json.dumps({k: v for k, v in json.loads(f.read_text()).items() if k != "recipe_steps"}))
+    before = cont_file.stat().st_mtime
+    assert run.main(base + ["--no-peers", "--recipes", continued]) == 0
+    assert cont_file.stat().st_mtime == before
     with pytest.raises(SystemExit, match="PyTorch"):
         run.main(base + ["--no-peers", "--recipes", "quant-static-int8+quant-dynamic-int8"])
 

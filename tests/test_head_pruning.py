@@ -144,20 +144,16 @@ def test_head_pruned_pytorch_output_and_a_student_cut_from_it(four_head_dir, sma
     assert "from_pretrained(\"path/or/repo-id\", trust_remote_code=True)" in (tmp_path / "hp" / "README.md").read_text()
 
 
-def test_shipped_bengali_fast_prunes_a_distilled_student_then_quantizes(varied_teacher_dir, small_data, tmp_path):
+def test_shipped_bengali_fast_prunes_a_distilled_student_then_quantizes(varied_teacher_dir, small_data, tmp_path,
+                                                                         shortened_recipe):
     """The shipped ``bengali-fast`` (shortened): trim, white-box distil, remove half the heads and half the FFN
     neurons of the student (not of the teacher), static int8 with length buckets."""
-    from optimum_bengali import Recipe, load_recipe
+    from optimum_bengali import load_recipe
 
     shipped = load_recipe("bengali-fast")
     assert [s.type_name for s in shipped.steps] == ["trim_vocab", "distil", "prune", "quantize"]
-    short = shipped.to_dict()
-    for step in short["steps"]:
-        step.update({k: v for k, v in {"max_steps": 2, "batch_size": 8, "num_samples": 16,
-                                       "importance_samples": 16}.items() if k in step})
-    short["steps"][1]["num_layers"] = 2  # the tiny teacher has 4
     teacher = load_model(varied_teacher_dir).config
-    result = apply_recipe(varied_teacher_dir, Recipe.from_dict(short), small_data, tmp_path / "fast",
+    result = apply_recipe(varied_teacher_dir, shortened_recipe("bengali-fast"), small_data, tmp_path / "fast",
                           measure_memory=False, progress=False)
     prune = next(s for s in result.steps if s["type"] == "prune")
     assert len(prune["heads_per_layer_before"]) == 2  # the distilled student is pruned

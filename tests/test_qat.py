@@ -152,24 +152,19 @@ def test_qat_composes_with_a_trimmed_distilled_head_pruned_student(varied_teache
 
 
 def test_shipped_bengali_accurate_ends_in_qat_run_with_length_buckets(varied_teacher_dir, small_data, data,
-                                                                      tmp_path):
+                                                                      tmp_path, shortened_recipe):
     """The shipped ``bengali-accurate`` (shortened): trim, white-box distil, then QAT with static-shape length
     buckets. The folder holds int8 ops, loads in this package as the bucketed runtime, and the buckets compute
     what plain optimum-intel computes on the same IR with dynamic shapes."""
     from optimum.intel import OVModelForSequenceClassification
 
-    from optimum_bengali import Recipe
     from optimum_bengali.formats.openvino_static import StaticLengthsModel
 
     shipped = load_recipe("bengali-accurate")
     assert [s.type_name for s in shipped.steps] == ["trim_vocab", "distil", "qat"]
-    short = shipped.to_dict()
-    for step in short["steps"]:
-        step.update({k: v for k, v in {"max_steps": 2, "batch_size": 8, "num_samples": 16}.items() if k in step})
-    short["steps"][1]["num_layers"] = 2  # the tiny teacher has 4
     out = tmp_path / "accurate"
-    result = apply_recipe(varied_teacher_dir, Recipe.from_dict(short), small_data, out, measure_memory=False,
-                          progress=False)
+    result = apply_recipe(varied_teacher_dir, shortened_recipe("bengali-accurate"), small_data, out,
+                          measure_memory=False, progress=False)
     assert result.metrics["runtime"]["static_lengths"] == [16, 32, 48, 64, 96, 128]
     fq_ops, int8_weights = _ir_facts(out / "openvino_model.xml")
     assert fq_ops > 0 and int8_weights > 0
