@@ -407,7 +407,8 @@ class Run:
         model = load_model(self.baseline_dir)
         tokenizer = load_tokenizer(self.baseline_dir, apply_normalization=False)
         again, parts, worst = {}, [], 0.0
-        for bs in (1, 8):
+        sizes = sorted(int(k[len("latency_bs"):]) for k in self.teacher_metrics if k.startswith("latency_bs"))
+        for bs in sizes:  # the batch sizes the teacher was first timed at
             ms = measure_latency(model, tokenizer, self.texts, batch_size=bs,
                                  max_batches=self.args.max_latency_batches)["steady_p50_ms"]
             first = self.teacher_metrics[f"latency_bs{bs}"]["steady_p50_ms"]

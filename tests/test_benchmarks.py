@@ -168,6 +168,33 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert "real validation sentences" in measured["method"]  # what the options are chosen on, said as such
 
 
+def test_profile_ops_sums_the_counters_at_the_shape_asked_for(tiny_teacher_dir, bemoc_dir, tmp_path):
+    import pytest
+    from optimum.intel import OVModelForSequenceClassification
+
+    import profile_ops
+    from optimum_bengali.modeling import load_tokenizer
+
+    folder = tmp_path / "ov"
+    OVModelForSequenceClassification.from_pretrained(tiny_teacher_dir, export=True, compile=False).save_pretrained(folder)
+    load_tokenizer(tiny_teacher_dir).save_pretrained(folder)
+    out = tmp_path / "profile"
+    assert profile_ops.main([str(folder), "--data", str(bemoc_dir), "--output", str(out), "--batch-size", "2",
+                             "--length", "16", "--threads", "1", "--iterations", "2", "--warmup", "1",
+                             "--top", "2"]) == 0
+    prof = json.loads((out / "profile_ops.json").read_text())
+    assert {tuple(shape) for shape in prof["input_shapes"].values()} == {(2, 16)}  # reshaped as asked
+    assert prof["split"] == "validation"
+    assert any(r["node_type"] == "FullyConnected" for r in prof["rows"])  # the MatMuls
+    assert sum(r["share"] for r in prof["rows"]) == pytest.approx(1.0)
+    assert sum(r["ms_per_call"] for r in prof["rows"]) == pytest.approx(prof["ops_ms_per_call"])
+    assert 0 < prof["ops_ms_per_call"] and 0 < prof["wall_ms_per_call"]
+    table = [line for line in (out / "profile_ops.md").read_text().splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 2 + 1 and "other types" in table[-1]  # header, 2 op types, the rest summed
+    with pytest.raises(SystemExit, match="no openvino_model.xml"):
+        profile_ops.main([str(tiny_teacher_dir), "--data", str(bemoc_dir)])
+
+
 def test_compare_scores_two_rows_on_the_same_test_labels(small_data, tmp_path, capsys):
     import pytest
 
