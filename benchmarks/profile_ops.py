@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the IR file optimum-intel writes in an OpenVINO model folder
-IR_FILE = "openvino_model.xml"
 
 
 def _inputs(ov_model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int, length: int) -> Dict[str, Any]:
@@ -49,13 +47,14 @@ def profile(folder: Path, texts: Sequence[str], batch_size: int = 8, length: int
     the median wall time of a call (``wall_ms_per_call``) and the counters' sum (``ops_ms_per_call``)."""
     import openvino as ov
 
+    from optimum_bengali.formats.openvino import OPENVINO_FILE
     from optimum_bengali.modeling import load_tokenizer
     from optimum_bengali.runtime import cpu_model, ov_config
 
     folder = Path(folder)
-    ir = folder / IR_FILE
+    ir = folder / OPENVINO_FILE
     if not ir.is_file():
-        raise SystemExit(f"{folder} has no {IR_FILE}: give an OpenVINO model folder written by optimum-bengali "
+        raise SystemExit(f"{folder} has no {OPENVINO_FILE}: give an OpenVINO model folder written by optimum-bengali "
                          "(the export or quantize step)")
     if len(texts) < batch_size:
         raise SystemExit(f"need at least --batch-size {batch_size} sentences, got {len(texts)}")
