@@ -1,4 +1,4 @@
-"""Measure OpenVINO runtime options on one saved model: padding buckets, static shapes, thread count.
+"""Measure OpenVINO runtime options on one saved model: padding buckets, static shapes, threads, precision.
 
     python benchmarks/runtime_options.py MODEL_DIR [--data ../shared/data/bemoc] [--output DIR]
 
@@ -10,6 +10,8 @@ options alike; the table gives the median of the rounds' p50s. An option worth k
 folder's ``openvino_runtime.json`` (read on load; static lengths are the ``static_lengths`` setting of the
 ``quantize`` and ``export`` steps).
 The saved folder's own static lengths are not applied here: every option starts from the dynamic IR.
+The ``f32`` options set ``INFERENCE_PRECISION_HINT`` to f32: on a CPU with native BF16 OpenVINO otherwise runs
+the parts that are not int8 in bf16. Each row records the inference precision the runtime read back.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ OPTIONS: Dict[str, Dict[str, Any]] = {
     "static lengths 16/32/48/64/96/128": {"lengths": [16, 32, 48, 64, 96, 128]},
     "static lengths every 8 (8-128)": {"lengths": list(range(8, 129, 8))},
     "1 thread": {"threads": 1},
+    "f32 for what is not int8": {"precision": "f32"},
+    "static lengths 16/32/48/64/96/128, f32": {"lengths": [16, 32, 48, 64, 96, 128], "precision": "f32"},
 }
 
 
@@ -66,19 +70,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     from optimum_bengali.formats.openvino import load_openvino
     from optimum_bengali.formats.openvino_static import StaticLengthsModel
     from optimum_bengali.modeling import load_tokenizer
-    from optimum_bengali.runtime import cpu_model, set_threads
+    from optimum_bengali.runtime import cpu_model, runtime_settings, set_threads
 
     cores = set_threads(0)
     texts = load_data(args.data).texts("validation")  # a choice is made from these timings: not on test
     tokenizer = load_tokenizer(args.model, apply_normalization=False)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     p50s: Dict[str, Dict[int, List[float]]] = {name: {b: [] for b in sizes} for name in OPTIONS}
+    precision: Dict[str, str] = {}
     for round_ in range(args.rounds):
         for name, opt in OPTIONS.items():
-            threads = {"INFERENCE_NUM_THREADS": str(opt.get("threads", cores))}
+            config = {"INFERENCE_NUM_THREADS": str(opt.get("threads", cores))}
+            if opt.get("precision"):
+                config["INFERENCE_PRECISION_HINT"] = opt["precision"]
             for bs in sizes:
-                # the folder's saved settings, this option's threads, and never its saved static lengths
-                model = load_openvino(args.model, ov_config=threads, static_lengths=None, compile=False)
+                # the folder's saved settings, this option's threads and precision, never its saved static lengths
+                model = load_openvino(args.model, ov_config=config, static_lengths=None, compile=False)
                 if opt.get("fixed"):
                     model.reshape(-1, opt["fixed"])  # the last batch of a split can be smaller
                 model.compile()
@@ -86,21 +93,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                     model = StaticLengthsModel(model, opt["lengths"], tokenizer.pad_token_id)
                 tok = PaddedTokenizer(tokenizer, opt.get("multiple"), opt.get("fixed"))
                 m = measure_latency(model, tok, texts, batch_size=bs, max_batches=args.max_batches)
+                precision[name] = runtime_settings(model).get("inference_precision", "unknown")
                 p50s[name][bs].append(m["steady_p50_ms"])
                 print(f"round {round_ + 1} {name:28s} batch {bs}: p50 {m['steady_p50_ms']:.3f} ms", flush=True)
                 del model
-    rows = [{"option": name, **{f"steady_p50_ms_bs{b}": statistics.median(v[b]) for b in sizes},
+    rows = [{"option": name, "inference_precision": precision[name], **{f"steady_p50_ms_bs{b}": statistics.median(v[b]) for b in sizes},
              **{f"rounds_bs{b}": [round(x, 3) for x in v[b]] for b in sizes}} for name, v in p50s.items()]
     base = rows[0]
     method = latency_method(args.max_batches, split="validation")
     lines = [f"Model `{Path(args.model).name}`, {cpu_model()}, {cores} threads unless the option says otherwise; "
              f"{method}; median of {args.rounds} interleaved rounds.", "",
-             "| option | " + " | ".join(f"batch {b} p50 ms (vs default)" for b in sizes) + " |",
-             "|---|" + "---|" * len(sizes)]
+             "| option | inference precision | " + " | ".join(f"batch {b} p50 ms (vs default)" for b in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
     for r in rows:
         cells = [f"{r[f'steady_p50_ms_bs{b}']:.2f} ({r[f'steady_p50_ms_bs{b}'] / base[f'steady_p50_ms_bs{b}']:.2f}x)"
                  for b in sizes]
-        lines.append(f"| {r['option']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['option']} | {r['inference_precision']} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
     if args.output:
         out = Path(args.output)

@@ -195,6 +195,25 @@ def test_profile_ops_sums_the_counters_at_the_shape_asked_for(tiny_teacher_dir, 
         profile_ops.main([str(tiny_teacher_dir), "--data", str(bemoc_dir)])
 
 
+def test_runtime_options_f32_rows_run_in_f32(tiny_teacher_dir, bemoc_dir, tmp_path):
+    from optimum.intel import OVModelForSequenceClassification
+
+    import runtime_options
+    from optimum_bengali.modeling import load_tokenizer
+
+    folder = tmp_path / "ov"
+    OVModelForSequenceClassification.from_pretrained(tiny_teacher_dir, export=True, compile=False).save_pretrained(folder)
+    load_tokenizer(tiny_teacher_dir).save_pretrained(folder)
+    out = tmp_path / "runtime"
+    assert runtime_options.main([str(folder), "--data", str(bemoc_dir), "--output", str(out), "--max-batches", "1",
+                                 "--rounds", "1", "--batch-sizes", "1"]) == 0
+    rows = {r["option"]: r for r in json.loads((out / "runtime_options.json").read_text())["rows"]}
+    f32 = [name for name, opt in runtime_options.OPTIONS.items() if opt.get("precision") == "f32"]
+    assert f32 and all(rows[name]["inference_precision"] == "f32" for name in f32)  # read back from the runtime
+    assert all(r["inference_precision"] in ("f32", "bf16", "f16") for r in rows.values())
+    assert "| static lengths 16/32/48/64/96/128, f32 | f32 |" in (out / "runtime_options.md").read_text()
+
+
 def test_compare_scores_two_rows_on_the_same_test_labels(small_data, tmp_path, capsys):
     import pytest
 
