@@ -2,6 +2,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -168,16 +170,23 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     assert "real validation sentences" in measured["method"]  # what the options are chosen on, said as such
 
 
-def test_profile_ops_sums_the_counters_at_the_shape_asked_for(tiny_teacher_dir, bemoc_dir, tmp_path):
-    import pytest
+@pytest.fixture
+def tiny_ov_folder(tiny_teacher_dir, tmp_path):
+    """The tiny teacher exported to an OpenVINO folder (IR and tokenizer), as the export step leaves it."""
     from optimum.intel import OVModelForSequenceClassification
 
-    import profile_ops
     from optimum_bengali.modeling import load_tokenizer
 
     folder = tmp_path / "ov"
     OVModelForSequenceClassification.from_pretrained(tiny_teacher_dir, export=True, compile=False).save_pretrained(folder)
     load_tokenizer(tiny_teacher_dir).save_pretrained(folder)
+    return folder
+
+
+def test_profile_ops_sums_the_counters_at_the_shape_asked_for(tiny_ov_folder, tiny_teacher_dir, bemoc_dir, tmp_path):
+    import profile_ops
+
+    folder = tiny_ov_folder
     out = tmp_path / "profile"
     assert profile_ops.main([str(folder), "--data", str(bemoc_dir), "--output", str(out), "--batch-size", "2",
                              "--length", "16", "--threads", "1", "--iterations", "2", "--warmup", "1",
@@ -195,17 +204,11 @@ def test_profile_ops_sums_the_counters_at_the_shape_asked_for(tiny_teacher_dir, 
         profile_ops.main([str(tiny_teacher_dir), "--data", str(bemoc_dir)])
 
 
-def test_runtime_options_f32_rows_run_in_f32(tiny_teacher_dir, bemoc_dir, tmp_path):
-    from optimum.intel import OVModelForSequenceClassification
-
+def test_runtime_options_f32_rows_run_in_f32(tiny_ov_folder, bemoc_dir, tmp_path):
     import runtime_options
-    from optimum_bengali.modeling import load_tokenizer
 
-    folder = tmp_path / "ov"
-    OVModelForSequenceClassification.from_pretrained(tiny_teacher_dir, export=True, compile=False).save_pretrained(folder)
-    load_tokenizer(tiny_teacher_dir).save_pretrained(folder)
     out = tmp_path / "runtime"
-    assert runtime_options.main([str(folder), "--data", str(bemoc_dir), "--output", str(out), "--max-batches", "1",
+    assert runtime_options.main([str(tiny_ov_folder), "--data", str(bemoc_dir), "--output", str(out), "--max-batches", "1",
                                  "--rounds", "1", "--batch-sizes", "1"]) == 0
     rows = {r["option"]: r for r in json.loads((out / "runtime_options.json").read_text())["rows"]}
     f32 = [name for name, opt in runtime_options.OPTIONS.items() if opt.get("precision") == "f32"]
