@@ -208,8 +208,8 @@ def test_runtime_options_f32_rows_run_in_f32(tiny_ov_folder, bemoc_dir, tmp_path
     import runtime_options
 
     out = tmp_path / "runtime"
-    assert runtime_options.main([str(tiny_ov_folder), "--data", str(bemoc_dir), "--output", str(out), "--max-batches", "1",
-                                 "--rounds", "1", "--batch-sizes", "1"]) == 0
+    assert runtime_options.main([str(tiny_ov_folder), "--data", str(bemoc_dir), "--output", str(out),
+                                 "--max-batches", "1", "--rounds", "1", "--batch-sizes", "1"]) == 0
     rows = {r["option"]: r for r in json.loads((out / "runtime_options.json").read_text())["rows"]}
     f32 = [name for name, opt in runtime_options.OPTIONS.items() if opt.get("precision") == "f32"]
     assert f32 and all(rows[name]["inference_precision"] == "f32" for name in f32)  # read back from the runtime
