@@ -17,6 +17,7 @@ A recipe whose row exists already is skipped unless ``--force`` (rows record the
 fingerprint and the step settings they come from; a row measured against another teacher or with other
 settings is run again); with ``--keep-models --remeasure`` its kept model is measured again next to this
 run's teacher. A run that times any row times the teacher again at its end and notes how far it moved.
+``--recipes`` takes shipped recipe names, YAML paths and the names of the trial recipes in ``benchmarks/recipes/``.
 ``--recipes START+RECIPE`` applies RECIPE to the kept PyTorch model of the finished recipe START (run with
 ``--keep-models``) instead of the teacher, so several continuations (pruning or quantization variants) share
 one distillation; the row, named ``START+<recipe name>``, is measured against the teacher and its minutes and
@@ -101,6 +102,17 @@ def split_start(name: str) -> Tuple[Optional[str], str]:
     if not start or not rest:
         raise SystemExit(f"{name}: write START+RECIPE, the name of a kept recipe, '+', then a recipe")
     return start, rest
+
+
+def recipe_source(name: str) -> str:
+    """What ``load_recipe`` is given for a ``--recipes`` entry: a shipped recipe's name or a YAML path as it is;
+    the name of a trial recipe in ``benchmarks/recipes/`` (``trim-distil-6l-white-box-long``) -> its path."""
+    from optimum_bengali import list_recipes
+
+    trial = ROOT / "benchmarks" / "recipes" / f"{name}.yaml"
+    if Path(name).is_file() or name in {n for n, _ in list_recipes()} or not trial.is_file():
+        return name
+    return str(trial)
 
 
 #: what a row records about how its model was made; kept when ``--remeasure`` measures the model again
@@ -311,7 +323,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="--from-config: learning rate (the model starts from random weights)")
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--recipes", default="all",
-                   help="comma-separated names or YAML paths; 'all' stands for every shipped recipe; START+RECIPE "
+                   help="comma-separated recipe names (shipped, or trials in benchmarks/recipes/) or YAML paths; "
+                        "'all' stands for every shipped recipe; START+RECIPE "
                         "applies RECIPE to the kept model of the finished recipe START")
     p.add_argument("--no-peers", action="store_true",
                    help=f"do not add the peer rows ({', '.join(PEERS)}; bf16 only where the CPU has it)")
@@ -469,7 +482,7 @@ class Run:
 
         args = self.args
         start, recipe_name = split_start(name)
-        recipe = override(load_recipe(recipe_name), args.max_steps, args.epochs, args.num_samples)
+        recipe = override(load_recipe(recipe_source(recipe_name)), args.max_steps, args.epochs, args.num_samples)
         row_name = f"{start}+{recipe.name}" if start else recipe.name
         source, start_row, start_fp = self.start_model(start) if start else (self.teacher_dir, {}, None)
         row_file = self.out / "rows" / f"{row_name}.json"

@@ -183,6 +183,17 @@ def tiny_ov_folder(tiny_teacher_dir, tmp_path):
     return folder
 
 
+def test_trial_recipes_are_found_by_name():
+    import run
+
+    trial = "trim-distil-6l-white-box-long"
+    assert run.recipe_source(trial) == str(ROOT / "benchmarks" / "recipes" / f"{trial}.yaml")
+    assert run.recipe_source(f"{trial}+quant-static-int8-static-lengths".partition("+")[2]).endswith(
+        "quant-static-int8-static-lengths.yaml")
+    assert run.recipe_source("bengali-fast") == "bengali-fast"  # a shipped name stays the shipped recipe
+    assert run.recipe_source("no-such-recipe") == "no-such-recipe"  # left to load_recipe's error
+
+
 def test_profile_ops_sums_the_counters_at_the_shape_asked_for(tiny_ov_folder, tiny_teacher_dir, bemoc_dir, tmp_path):
     import profile_ops
 
