@@ -110,7 +110,7 @@ def recipe_source(name: str) -> str:
     from optimum_bengali import list_recipes
 
     trial = ROOT / "benchmarks" / "recipes" / f"{name}.yaml"
-    if Path(name).is_file() or name in {n for n, _ in list_recipes()} or not trial.is_file():
+    if Path(name).is_file() or not trial.is_file() or name in {n for n, _ in list_recipes()}:
         return name
     return str(trial)
 

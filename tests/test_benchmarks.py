@@ -60,8 +60,6 @@ def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     kept = json.loads((out / "rows" / "quant-static-int8.json").read_text())
     assert len(kept["predictions"]) == results["n_test"]
     # every row carries validation quality (what choices are made by) beside the test figures
-    import pytest
-
     from optimum_bengali import load_model, load_tokenizer
     from optimum_bengali.data import load_data
     from optimum_bengali.evaluation import classification_metrics, predict_logits
@@ -188,8 +186,8 @@ def test_trial_recipes_are_found_by_name():
 
     trial = "trim-distil-6l-white-box-long"
     assert run.recipe_source(trial) == str(ROOT / "benchmarks" / "recipes" / f"{trial}.yaml")
-    assert run.recipe_source(f"{trial}+quant-static-int8-static-lengths".partition("+")[2]).endswith(
-        "quant-static-int8-static-lengths.yaml")
+    start, rest = run.split_start(f"{trial}+quant-static-int8-static-lengths")  # a trial continued by name
+    assert start == trial and run.recipe_source(rest).endswith("quant-static-int8-static-lengths.yaml")
     assert run.recipe_source("bengali-fast") == "bengali-fast"  # a shipped name stays the shipped recipe
     assert run.recipe_source("no-such-recipe") == "no-such-recipe"  # left to load_recipe's error
 
@@ -229,8 +227,6 @@ def test_runtime_options_f32_rows_run_in_f32(tiny_ov_folder, bemoc_dir, tmp_path
 
 
 def test_compare_scores_two_rows_on_the_same_test_labels(small_data, tmp_path, capsys):
-    import pytest
-
     import compare
     from optimum_bengali.data import load_data
     from optimum_bengali.evaluation import classification_metrics
