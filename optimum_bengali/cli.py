@@ -34,6 +34,24 @@ def _threads(value: str) -> int:
     return n
 
 
+def _labels(value: str) -> List[str]:
+    names = [v.strip() for v in value.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"give the label names in output order, separated by commas, not {value!r}")
+    return names
+
+
+def _model_args(p: argparse.ArgumentParser, labels: bool = True) -> None:
+    """Options about what may be read from the model folder: its label order and its code."""
+    if labels:
+        p.add_argument("--labels", type=_labels, default=None,
+                       help="the model's output labels in output order, comma-separated (needed when its config "
+                            "names them only LABEL_0, LABEL_1, ... and the data's labels are names)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="let transformers run Python code from the model folder (config auto_map); only for a "
+                        "folder you trust")
+
+
 def _rates(value: str) -> List[float]:
     try:
         rates = [float(v) for v in value.split(",") if v.strip()]
@@ -115,6 +133,7 @@ def add_compress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-baseline", action="store_true", help="do not measure the input model")
     p.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
+    _model_args(p)
     _threads_arg(p)
 
 
@@ -124,7 +143,7 @@ def run_compress(args: argparse.Namespace) -> int:
     result = apply_recipe(args.model, args.recipe, args.data, args.output, text_column=args.text_column,
                           label_column=args.label_column, normalization=_norm(args), overwrite=args.overwrite,
                           measure_baseline=not args.no_baseline, measure_memory=not args.no_memory,
-                          threads=args.threads)
+                          threads=args.threads, labels=args.labels, trust_remote_code=args.trust_remote_code)
     _print_result(result)
     return 0
 
@@ -156,6 +175,7 @@ def add_finetune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab-size", type=int, default=8000, help="--from-config: WordPiece pieces to train")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--overwrite", action="store_true")
+    _model_args(p, labels=False)
     _threads_arg(p)
 
 
@@ -171,7 +191,8 @@ def run_finetune(args: argparse.Namespace) -> int:
                       max_length=args.max_length, warmup_ratio=args.warmup_ratio,
                       lr_scheduler_type=args.lr_scheduler, trim_vocab=args.trim_vocab,
                       class_weights=None if args.class_weights == "none" else args.class_weights,
-                      early_stopping_patience=args.early_stopping_patience or None, threads=args.threads)
+                      early_stopping_patience=args.early_stopping_patience or None, threads=args.threads,
+                      trust_remote_code=args.trust_remote_code)
     _print_result(result)
     return 0
 
@@ -181,22 +202,28 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     _data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--no-latency", action="store_true")
+    _model_args(p)
     _threads_arg(p)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from .data import load_data
     from .evaluation import evaluate_model
-    from .formats import load_model
-    from .modeling import config_label_names, load_tokenizer
+    from .formats import load_model, model_format
+    from .modeling import load_config, load_tokenizer, output_labels
+    from .pipeline import attach_labels
     from .runtime import set_threads
 
     set_threads(args.threads)
-    model = load_model(args.model)
-    names = config_label_names(model.config)
+    trust = args.trust_remote_code
+    config = load_config(args.model, trust_remote_code=trust)
+    names = output_labels(config, args.labels, args.model)
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column, label_names=names,
                      required_splits=(args.split,), normalization=_norm(args))
-    tokenizer = load_tokenizer(args.model, apply_normalization=False)  # the data are normalized already
+    attach_labels(config, data, args.model, args.labels is not None)  # before any weights load
+    tokenizer = load_tokenizer(args.model, apply_normalization=False, trust_remote_code=trust)  # data normalized
+    model = load_model(args.model, **({"trust_remote_code": True} if trust and model_format(args.model) == "pytorch"
+                                      else {}))
     metrics = evaluate_model(model, tokenizer, data.texts(args.split), data.labels(args.split),
                              latency=not args.no_latency)
     print(json.dumps(metrics, indent=2))

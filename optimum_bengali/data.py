@@ -7,6 +7,7 @@ integer ``label`` column, plus the label names in id order.
 from __future__ import annotations
 
 import hashlib
+import logging
 from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ SPLIT_ALIASES: Dict[str, Sequence[str]] = {
     "validation": ("validation", "val", "valid", "dev"),
     "test": ("test", "testing"),
 }
+logger = logging.getLogger(__name__)
 _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
 
 
@@ -73,7 +75,8 @@ class LabelledData:
         return h.hexdigest()[:16]
 
 
-def _read_folder(folder: Path) -> DatasetDict:
+def split_files(folder: Path) -> Dict[str, Path]:
+    """The file of each split in a data folder (``train.csv``, ``val.jsonl``, ...), by the split aliases."""
     files: Dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in _EXTENSIONS:
@@ -84,17 +87,58 @@ def _read_folder(folder: Path) -> DatasetDict:
     if not files:
         raise DataError(f"{folder}: no train/val/test files found; expected e.g. train.csv, val.csv, "
                         "test.csv (or .tsv, .json, .jsonl)")
-    return DatasetDict({split: _read_file(path) for split, path in files.items()})
+    return files
+
+
+def _read_folder(folder: Path) -> DatasetDict:
+    return DatasetDict({split: _read_file(path) for split, path in split_files(folder).items()})
+
+
+def check_utf8(path: Path) -> None:
+    """A one-line :class:`DataError` naming the file when it is not UTF-8 text (UTF-16 with its byte-order
+    mark, or a legacy code page such as cp1252), with the command that converts it."""
+    raw = path.read_bytes()
+    fix = f"convert it, e.g. iconv -f {{}} -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: the file is UTF-16, not UTF-8; {fix.format('UTF-16')}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: the file is not UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}); "
+                        f"{fix.format('CP1252')} (name its real encoding)") from None
+
+
+def _check_header(path: Path, sep: str) -> None:
+    """A CSV/TSV header whose columns repeat a name (pandas would rename the second ``text.1`` and the first
+    would be used without a word), or a ``.csv`` file whose header is separated by tabs."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        header_line = f.readline()
+    if sep == "," and "\t" in header_line and "," not in header_line:
+        raise DataError(f"{path}: the header is separated by tabs, not commas ({header_line.strip()!r}); "
+                        f"name the file {path.stem}.tsv")
+    header = next(csv.reader([header_line], delimiter=sep), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError(f"{path}: the header names column {repeated[0]!r} {header.count(repeated[0])} times; "
+                        "rename or drop the extra ones so that each column has one name")
 
 
 def _read_file(path: Path) -> Dataset:
     """One split file through ``datasets``' own CSV/JSON builders; an empty CSV field stays the empty string
-    (``keep_default_na=False``), not NaN."""
+    (``keep_default_na=False``), not NaN. The file must be UTF-8 (a UTF-8 byte-order mark is fine) with a header
+    that names each column once."""
     suffix = path.suffix.lower()
     kind = _EXTENSIONS[suffix]
-    options: Dict[str, Any] = {"sep": "\t" if suffix == ".tsv" else ",", "keep_default_na": False} if kind == "csv" else {}
+    sep = "\t" if suffix == ".tsv" else ","
+    options: Dict[str, Any] = {"sep": sep, "keep_default_na": False, "encoding": "utf-8-sig"} if kind == "csv" else {}
     from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
 
+    check_utf8(path)
+    if kind == "csv":
+        _check_header(path, sep)
     if not _has_rows(path, kind):
         return Dataset.from_dict({})  # datasets' builders refuse a file with no rows; load_data says it is empty
     shown = is_progress_bar_enabled()
@@ -113,9 +157,20 @@ def _has_rows(path: Path, kind: str) -> bool:
     """Whether a split file holds at least one row (a CSV line after the header, a JSON record), read only as
     far as needed."""
     wanted = 2 if kind == "csv" else 1
-    with path.open(encoding="utf-8", errors="replace") as f:
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
         filled = (line for line in map(str.strip, f) if line and line not in ("[", "[]", "]"))
         return len(list(islice(filled, wanted))) == wanted
+
+
+def _check_no_missing(ds: Dataset, columns: Sequence[str], where: str) -> None:
+    """A one-line :class:`DataError` naming the first row (1-based, header not counted) whose value in one of
+    ``columns`` is missing: a JSON record without the key, or a null, would otherwise be read as ``"None"``."""
+    for column in columns:
+        missing = [i for i, v in enumerate(ds[column]) if v is None]
+        if missing:
+            more = f" (and {len(missing) - 1} more rows)" if len(missing) > 1 else ""
+            raise DataError(f"{where}: row {missing[0] + 1} has no {column!r} value (missing or null){more}; "
+                            f"give every row its {column}")
 
 
 def _canonical_splits(dd: Mapping[str, Dataset]) -> DatasetDict:
@@ -149,6 +204,7 @@ def load_data(
     """
     if isinstance(source, LabelledData):
         return source.aligned_to(label_names) if label_names is not None else source
+    files: Dict[str, Path] = {}
     if isinstance(source, (DatasetDict, dict)):
         raw = _canonical_splits(source)
         where = "the given DatasetDict"
@@ -156,7 +212,8 @@ def load_data(
         path = Path(source)
         where = str(source)
         if path.is_dir():
-            raw = _canonical_splits(_read_folder(path))
+            files = split_files(path)
+            raw = DatasetDict({split: _read_file(file) for split, file in files.items()})
         elif path.exists():
             raise DataError(f"{source}: give a folder holding train/val/test files, not a single file")
         elif looks_like_local_path(str(source)):
@@ -198,6 +255,8 @@ def load_data(
 
     out = {}
     for split, ds in raw.items():
+        in_split = str(files[split]) if split in files else f"{where}: split {split!r}"
+        _check_no_missing(ds, (text_column, label_column), in_split)
         values = ds[label_column]
         split_feature = ds.features[label_column]
         if isinstance(split_feature, ClassLabel):  # integer ids of the data set's own names: map by name
@@ -216,6 +275,16 @@ def load_data(
                             f"{', '.join(sorted(unknown)[:10])}; known labels: {', '.join(label_names)}")
         texts = [normalize_bengali(str(t), normalization == "banglabert") if normalization else str(t)
                  for t in ds[text_column]]
+        empty = [i for i, t in enumerate(texts) if not t.strip()]
+        if empty:  # nothing to learn from or to score: dropped, and said
+            logger.warning("%s: %d rows with empty %r dropped (row %s); the %s split keeps %d rows", in_split,
+                           len(empty), text_column, ", ".join(str(i + 1) for i in empty[:5])
+                           + (", ..." if len(empty) > 5 else ""), split, len(texts) - len(empty))
+            dropped = set(empty)
+            texts = [t for i, t in enumerate(texts) if i not in dropped]
+            ids = [v for i, v in enumerate(ids) if i not in dropped]
+            if not texts:
+                raise DataError(f"{in_split}: every row's {text_column!r} is empty")
         out[split] = Dataset.from_dict({"text": texts, "label": ids})
     name = None if isinstance(source, (DatasetDict, dict)) else (
         Path(source).resolve().name if Path(source).is_dir() else str(source))

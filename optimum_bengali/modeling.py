@@ -43,11 +43,12 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def load_config(model: Union[str, Path]) -> Any:
+def load_config(model: Union[str, Path], trust_remote_code: bool = False) -> Any:
     """The model's config, or a one-line :class:`ModelError` that says what is wrong with ``model`` and what
     to do: a folder that does not exist, a file, a folder without ``config.json`` or weights, a string
     that is not a Hub id, or a Hub id that cannot be fetched. Reads no weights (the format's loader checks
-    them: :mod:`optimum_bengali.formats`)."""
+    them: :mod:`optimum_bengali.formats`). Code in the folder (a config's ``auto_map``) is never run unless
+    ``trust_remote_code`` is True."""
     name = str(model)
     path = Path(name).expanduser()
     if path.is_file():
@@ -67,8 +68,12 @@ def load_config(model: Union[str, Path]) -> Any:
         if looks_local:
             raise ModelError(f"model {name!r} not found: no such folder, and it is not a Hub id (owner/name)")
     try:
-        return AutoConfig.from_pretrained(name)
+        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
+        if "trust_remote_code" in str(exc) and not trust_remote_code:
+            raise ModelError(f"{name!r} needs its own code (an auto_map in config.json) to load; this package "
+                             "does not run code from a model folder unless you pass --trust-remote-code "
+                             "(trust_remote_code=True) for a folder you trust") from None
         if path.is_dir():
             raise ModelError(f"cannot read the config of {name!r}: {_first_line(exc)}") from None
         raise ModelError(f"cannot fetch {name!r} from the Hugging Face Hub (no such model, no access, or no "
@@ -84,7 +89,8 @@ def check_sequence_classifier(config: Any, where: str) -> None:
                          "(`optimum-bengali finetune --model ...`) or give an AutoModelForSequenceClassification")
 
 
-def load_tokenizer(model: Union[str, Path], apply_normalization: bool = True) -> PreTrainedTokenizerBase:
+def load_tokenizer(model: Union[str, Path], apply_normalization: bool = True,
+                   trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     """The tokenizer saved with a model, checked not to damage Bengali text.
 
     With ``apply_normalization`` a folder trained with ``normalization="banglabert"`` gives a tokenizer that
@@ -93,7 +99,7 @@ def load_tokenizer(model: Union[str, Path], apply_normalization: bool = True) ->
     data are normalized when loaded.
     """
     try:
-        tok = AutoTokenizer.from_pretrained(str(model))
+        tok = AutoTokenizer.from_pretrained(str(model), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the tokenizer of {str(model)!r} ({_first_line(exc)}); save the tokenizer "
                          "beside the model (tokenizer.save_pretrained(folder))") from None
@@ -122,22 +128,43 @@ def config_label_names(config: Any) -> Optional[List[str]]:
     return [config.id2label[i] for i in sorted(config.id2label)]
 
 
+def output_labels(config: Any, labels: Optional[Sequence[str]], where: str) -> Optional[List[str]]:
+    """The model's output labels in id order: ``labels`` when given (the user's statement of the order),
+    checked against the model's output count and, where the config names them, against those names; else the
+    config's names; None when the config has only ``LABEL_i`` placeholders and no ``labels`` were given."""
+    if labels is None:
+        return config_label_names(config)
+    names = [str(n) for n in labels]
+    if len(names) != config.num_labels:
+        raise ModelError(f"{len(names)} labels given ({', '.join(names)}) but {where} has {config.num_labels} "
+                         "outputs; name one label per output, in output order")
+    if len(set(names)) != len(names):
+        raise ModelError(f"the labels given name one label twice ({', '.join(names)}); name each output once")
+    own = config_label_names(config)
+    if own is not None and own != names:
+        raise ModelError(f"{where} names its outputs {', '.join(own)} (config id2label) but the labels given are "
+                         f"{', '.join(names)}; drop the labels option, or fix the model's id2label")
+    return names
+
+
 _PROBE = "আমি খুব খুশি, কিন্তু মনটা একটু খারাপ।"
 
 
 def check_bengali_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
-    """Raise if the tokenizer strips Bengali vowel signs (lowercasing / accent stripping).
+    """Raise if the tokenizer deletes Bengali vowel signs (lowercasing / accent stripping).
 
-    Bengali vowel signs are combining marks; BERT's ``do_lower_case``/``strip_accents`` delete them.
+    Bengali vowel signs are combining marks; BERT's ``do_lower_case``/``strip_accents`` delete them. The check
+    reads what the tokenizer does to a sentence (its ids decoded back to text), not how its pieces look:
+    byte-level BPE pieces (``à¦Ĩ``) hold the marks as bytes and decode back to them.
     """
-    pieces = tokenizer.tokenize(_PROBE)
-    joined = "".join(p.replace("##", "").replace("▁", "") for p in pieces)
-    if "ি" not in joined or "ু" not in joined:
-        if tokenizer.unk_token and all(p == tokenizer.unk_token for p in pieces if p.strip("▁")):
-            return  # a tokenizer that knows no Bengali at all; the [UNK] rate report says so
+    ids = tokenizer(_PROBE, add_special_tokens=False)["input_ids"]
+    if tokenizer.unk_token_id is not None and ids and all(i == tokenizer.unk_token_id for i in ids):
+        return  # a tokenizer that knows no Bengali at all; the [UNK] rate report says so
+    decoded = tokenizer.decode(ids, skip_special_tokens=True)
+    if "ি" not in decoded or "ু" not in decoded:
         raise ModelError("this tokenizer deletes Bengali vowel signs (it lowercases or strips accents): "
-                         f"{_PROBE!r} -> {pieces}. Use a cased tokenizer, or save it with "
-                         "do_lower_case=False and strip_accents=False")
+                         f"{_PROBE!r} comes back as {decoded!r}. Use a cased tokenizer, or (BERT WordPiece) save "
+                         "it with do_lower_case=False and strip_accents=False")
 
 
 def unk_rate(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> float:

@@ -10,10 +10,10 @@ import re
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
@@ -25,8 +25,8 @@ from .errors import ModelError, OutputError
 from .evaluation import measure_saved_model
 from .formats import FORMATS, load_model, model_format
 from .formats.pytorch import save_pytorch
-from .modeling import (check_sequence_classifier, config_label_names, has_default_labels, is_int8_torch, load_config,
-                       load_tokenizer, parameter_counts, unk_rate)
+from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
+                       output_labels, parameter_counts, unk_rate)
 from .normalization import save_normalization
 from .recipe import Recipe, load_recipe
 from .runtime import use_threads
@@ -63,12 +63,15 @@ class CompressionResult:
                            commit_message=commit_message or f"optimum-bengali: {self.recipe.name}")
 
 
-def _attach_labels(config: Any, data: LabelledData, where: str) -> str:
-    """Check the model's labels against the data's; returns the rule that tied them (for the report).
+def attach_labels(config: Any, data: LabelledData, where: str, labels_given: bool = False) -> str:
+    """Check the model's labels against the data's and write the data's names into ``config``; returns the rule
+    that tied them (for the report).
 
     A model with real label names keeps them (the data was mapped to them by name). A model with only
-    ``LABEL_0 ..`` placeholders gets the data's names in the data's order (ClassLabel order, integer order,
-    or sorted names): the model's output ``i`` is taken to be the data's label ``i``.
+    ``LABEL_0 ..`` placeholders takes the names the user gave in output order (``labels_given``: the data was
+    mapped to them), or, when the data's labels are the integers ``0 .. n-1``, output ``i`` is label ``i``. Any
+    other placeholder model is refused: which output is which named label cannot be known, and a guess would
+    mislabel every prediction of the output without a word.
     """
     n = config.num_labels
     if n != len(data.label_names):
@@ -77,10 +80,18 @@ def _attach_labels(config: Any, data: LabelledData, where: str) -> str:
                          "(`optimum-bengali finetune`)")
     if not has_default_labels(config):
         return "the model's id2label; data labels mapped to it by name"
+    if labels_given:
+        rule = f"the labels given in output order ({', '.join(data.label_names)})"
+    elif data.label_names == [str(i) for i in range(n)]:
+        rule = "the model had only LABEL_i placeholders and the data integer labels: output i is label i"
+    else:
+        raise ModelError(f"{where} names its outputs only LABEL_0..LABEL_{n - 1}, so which output is which of the "
+                         f"data's labels ({', '.join(data.label_names)}) is unknown; name them in the order the "
+                         f"model was trained with: --labels {','.join(data.label_names)} (labels=[...] in Python), "
+                         "reordered as needed")
     config.id2label = data.id2label
     config.label2id = data.label2id
-    return ("the model had only LABEL_i placeholders: output i was taken to be the data's label i "
-            f"({', '.join(data.label_names)})")
+    return rule
 
 
 def _alive(pid: int) -> bool:
@@ -135,15 +146,52 @@ def _move_into_place(staging: Path, output_dir: Path) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def _keep_unfinished(staging: Path, output_dir: Path) -> Path:
-    """Rename a staging folder that holds a whole, unmeasured model to a visible name beside the output."""
-    kept = output_dir.parent / f"{output_dir.name}.unmeasured"
+def _keep_unfinished(staging: Path, output_dir: Path, suffix: str = "unmeasured") -> Path:
+    """Rename a staging folder that holds a whole model (unmeasured, or one that cannot take the output's place)
+    to a visible name beside the output, ``OUTPUT.<suffix>`` (``-2``, ``-3``, ... when that exists)."""
+    kept = output_dir.parent / f"{output_dir.name}.{suffix}"
     n = 1
     while kept.exists():
         n += 1
-        kept = output_dir.parent / f"{output_dir.name}.unmeasured-{n}"
+        kept = output_dir.parent / f"{output_dir.name}.{suffix}-{n}"
     os.replace(staging, kept)
     return kept
+
+
+#: a lock file this young without a process id in it is being written by the run that took it
+_FRESH_LOCK_SECONDS = 60
+
+
+@contextmanager
+def output_lock(output_dir: Path) -> Iterator[Path]:
+    """Hold ``.OUTPUT.lock`` beside ``output_dir`` while the body runs: a second run into the same output fails
+    at once with one :class:`OutputError` line instead of replacing the first one's result. A lock left by a
+    killed run (its process is gone) is taken over."""
+    lock = output_dir.parent / f".{output_dir.name}.lock"
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                text, age = lock.read_text(encoding="utf-8").strip(), time.time() - lock.stat().st_mtime
+            except OSError:
+                continue  # released in between: try again
+            pid = int(text) if text.isdigit() else 0
+            if (pid and _alive(pid)) or (not pid and age < _FRESH_LOCK_SECONDS):
+                holder = f"process {pid}" if pid else "another process"
+                raise OutputError(f"another run ({holder}) is writing {output_dir}; wait for it to end or choose "
+                                  "another output folder") from None
+            lock.unlink(missing_ok=True)  # left by a run that was killed
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(str(os.getpid()))
+        break
+    else:  # pragma: no cover - three races in a row
+        raise OutputError(f"cannot lock {output_dir} for writing; try again")
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def check_output(output_dir: Path, overwrite: bool) -> None:
@@ -181,6 +229,8 @@ def apply_recipe(
     max_latency_batches: int = 100,
     progress: bool = True,
     threads: Optional[int] = None,
+    labels: Optional[Sequence[str]] = None,
+    trust_remote_code: bool = False,
 ) -> CompressionResult:
     """Compress a fine-tuned sequence classifier with a recipe and write a measured model folder.
 
@@ -197,6 +247,13 @@ def apply_recipe(
         threads: compute threads for PyTorch and OpenVINO alike, for training and measuring (0: every core;
             None: the count an earlier ``runtime.set_threads`` chose, else every core), set as ``--threads``
             sets them on the command line.
+        labels: the model's output labels in output order, for a model whose config names them only
+            ``LABEL_0..`` (``--labels``); required then unless the data's labels are the integers 0..n-1.
+        trust_remote_code: let transformers run code from the model folder (a config ``auto_map``); off by
+            default, so a folder's Python files never run unasked.
+
+    Every step of the recipe is checked against the model, its tokenizer and the data before any weights
+    load (:meth:`Recipe.preflight`): an unsupported combination fails in seconds, not after training.
 
     Returns:
         A :class:`CompressionResult`; ``result.metrics`` holds the measured figures.
@@ -206,7 +263,8 @@ def apply_recipe(
     check_output(output_dir, overwrite)
     use_threads(threads)
     set_seed(recipe.seed)
-    inputs = _prepare_inputs(model, tokenizer, dataset, text_column, label_column, normalization)
+    inputs = _prepare_inputs(model, tokenizer, dataset, text_column, label_column, normalization, recipe, labels,
+                             trust_remote_code)
     data = inputs.data
     # torchrun / accelerate launch: every process trains (DDP); the main one alone measures and writes
     distributed.setup()
@@ -215,7 +273,7 @@ def apply_recipe(
     # quality on validation too: what choices are made by (the test figures only report)
     validation = (data.texts("validation"), data.labels("validation")) if "validation" in data.splits else None
     measure = {"memory": measure_memory, "max_latency_batches": max_latency_batches, "validation": validation}
-    with staged_output(output_dir, clean_leftovers=main) as stage:
+    with staged_output(output_dir, clean_leftovers=main, overwrite=overwrite) as stage:
         baseline = None
         if measure_baseline and main:
             base_dir = stage.work / "baseline"
@@ -266,9 +324,11 @@ class _Inputs:
 
 
 def _prepare_inputs(model: Union[str, Path, PreTrainedModel], tokenizer: Optional[PreTrainedTokenizerBase],
-                    dataset: Any, text_column: str, label_column: str, normalization: Optional[str]) -> _Inputs:
-    """Check the model, tokenizer and data (every check that needs no weights first, so that a bad input
-    fails in seconds), then load the weights."""
+                    dataset: Any, text_column: str, label_column: str, normalization: Optional[str],
+                    recipe: Recipe, labels: Optional[Sequence[str]] = None,
+                    trust_remote_code: bool = False) -> _Inputs:
+    """Check the model, tokenizer, data and every recipe step (every check that needs no weights first, so that
+    a bad input fails in seconds), then load the weights."""
     source = str(model) if not isinstance(model, PreTrainedModel) else getattr(model, "name_or_path", "model")
     if isinstance(model, PreTrainedModel):
         config = model.config
@@ -277,7 +337,7 @@ def _prepare_inputs(model: Union[str, Path, PreTrainedModel], tokenizer: Optiona
             raise ModelError(f"{source} is already compressed ({type(model).__name__}); start from the "
                              "FP32 PyTorch classifier")
     else:
-        config = load_config(model)
+        config = load_config(model, trust_remote_code=trust_remote_code)
         fmt = model_format(model)
         if fmt != "pytorch":
             raise ModelError(f"{source} is already compressed ({fmt}); start from the FP32 PyTorch classifier")
@@ -285,13 +345,16 @@ def _prepare_inputs(model: Union[str, Path, PreTrainedModel], tokenizer: Optiona
     if tokenizer is None:
         if isinstance(model, PreTrainedModel):
             raise ModelError("pass tokenizer= when you give a model object")
-        tokenizer = load_tokenizer(model, apply_normalization=False)
+        tokenizer = load_tokenizer(model, apply_normalization=False, trust_remote_code=trust_remote_code)
     data = load_data(dataset, text_column=text_column, label_column=label_column,
-                     label_names=config_label_names(config), normalization=normalization)
-    _attach_labels(copy.deepcopy(config), data, source)  # label count checked before any weights load
+                     label_names=output_labels(config, labels, source), normalization=normalization)
+    checked = copy.deepcopy(config)
+    attach_labels(checked, data, source, labels is not None)  # label count and order checked before any weights load
+    recipe.preflight(checked, tokenizer, data)
     # steps change the model in place (trimming, pruning, training): never the caller's own object
-    net = copy.deepcopy(model) if isinstance(model, PreTrainedModel) else load_model(model)
-    label_rule = _attach_labels(net.config, data, source)
+    net = copy.deepcopy(model) if isinstance(model, PreTrainedModel) else load_model(
+        model, trust_remote_code=trust_remote_code)
+    label_rule = attach_labels(net.config, data, source, labels is not None)
     net.eval()
     return _Inputs(model=net, tokenizer=tokenizer, data=data, source=source, label_rule=label_rule)
 
@@ -337,13 +400,21 @@ class Staging:
 
 
 @contextmanager
-def staged_output(output_dir: Path, clean_leftovers: bool = True) -> Iterator[Staging]:
+def staged_output(output_dir: Path, clean_leftovers: bool = True, overwrite: bool = False) -> Iterator[Staging]:
     """Run the body on hidden folders beside ``output_dir`` and move the result into place only when it ends
     without error, so that a failed or interrupted run leaves nothing half-written (leftovers of killed runs
-    are removed first when ``clean_leftovers``)."""
+    are removed first when ``clean_leftovers``). The main process (``clean_leftovers``) holds
+    :func:`output_lock` throughout; an output that appeared meanwhile (without ``overwrite``) is not replaced:
+    the result is kept as ``OUTPUT.kept`` and the run ends with an :class:`OutputError` naming it."""
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    if clean_leftovers:
-        remove_leftovers(output_dir)
+    with ExitStack() as stack:
+        if clean_leftovers:
+            stack.enter_context(output_lock(output_dir))
+            remove_leftovers(output_dir)
+        yield from _staged(output_dir, overwrite)
+
+
+def _staged(output_dir: Path, overwrite: bool) -> Iterator[Staging]:
     pid = os.getpid()  # in the names, so that a later run can tell a dead run's folders from a live one's
     stage = Staging(folder=Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-{pid}-", dir=output_dir.parent)),
                     work=Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-{pid}-", dir=output_dir.parent)))
@@ -351,6 +422,10 @@ def staged_output(output_dir: Path, clean_leftovers: bool = True) -> Iterator[St
         yield stage
         if stage.discarded:
             shutil.rmtree(stage.folder, ignore_errors=True)
+        elif not overwrite and output_dir.is_dir() and any(output_dir.iterdir()):
+            kept = _keep_unfinished(stage.folder, output_dir, "kept")
+            raise OutputError(f"{output_dir} was written by another process while this run worked; this run's "
+                              f"result is kept in {kept}")
         else:
             stage.folder.chmod(0o755)
             _move_into_place(stage.folder, output_dir)
@@ -369,7 +444,7 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
              vocab_size: int = 8000, text_column: str = "text", label_column: str = "label",
              normalization: Optional[str] = "nfkc", overwrite: bool = False, measure_memory: bool = True,
              progress: bool = True, seed: int = 42, trim_vocab: bool = False, threads: Optional[int] = None,
-             **settings: Any) -> "CompressionResult":
+             trust_remote_code: bool = False, **settings: Any) -> "CompressionResult":
     """Fine-tune a pretrained encoder (Hub id or folder) or a model built from a config shape into a
     classifier for ``dataset``; writes a measured model folder like :func:`apply_recipe`.
 
@@ -378,7 +453,8 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
     :data:`~optimum_bengali.training.finetune.TEACHER_DEFAULTS` (6 epochs at 1.5e-4, batch 32, early stopping
     after 2 epochs without a better validation macro-F1; ``early_stopping_patience=None`` turns it off). ``trim_vocab`` first keeps only the vocabulary rows
     the training split uses (a ``trim_vocab`` step): a large multilingual embedding shrinks to the pieces the
-    data needs, which makes every training step cheaper. ``threads``: as in :func:`apply_recipe`.
+    data needs, which makes every training step cheaper. ``threads``, ``trust_remote_code``: as in
+    :func:`apply_recipe`.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -396,24 +472,24 @@ def finetune(model: Optional[str], dataset: Any, output_dir: str, from_config: O
         raise RecipeError(f"finetune: {exc}") from None
     check_output(Path(output_dir), overwrite)
     use_threads(threads)  # checked before any weights load; apply_recipe sets the same number again
-    if model is not None:
-        load_config(model)
+    config = load_config(model, trust_remote_code=trust_remote_code) if model is not None else None
     data = load_data(dataset, text_column=text_column, label_column=label_column, normalization=normalization)
-    if from_config:
-        net, tokenizer = build_from_config(from_config, data.texts("train"), data.label_names,
-                                           vocab_size=vocab_size, seed=seed)
-        net.name_or_path = f"{from_config} (random init)"
-    else:
-        tokenizer = load_tokenizer(model, apply_normalization=False)
-        net = AutoModelForSequenceClassification.from_pretrained(
-            model, num_labels=len(data.label_names), id2label=data.id2label, label2id=data.label2id,
-            ignore_mismatched_sizes=True)
-    net.config.architectures = [type(net).__name__]
     steps: List[Step] = [TrimVocabStep()] if trim_vocab else []
     steps.append(step)
     recipe = Recipe(name="finetune", description="Fine-tune on the labelled data"
                     + (" after trimming the vocabulary to the training split." if trim_vocab else "."),
                     steps=steps, seed=seed)
+    if from_config:
+        net, tokenizer = build_from_config(from_config, data.texts("train"), data.label_names,
+                                           vocab_size=vocab_size, seed=seed)
+        net.name_or_path = f"{from_config} (random init)"
+    else:
+        tokenizer = load_tokenizer(model, apply_normalization=False, trust_remote_code=trust_remote_code)
+        recipe.preflight(config, tokenizer, data)  # before the weights load
+        net = AutoModelForSequenceClassification.from_pretrained(
+            model, num_labels=len(data.label_names), id2label=data.id2label, label2id=data.label2id,
+            ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code)
+    net.config.architectures = [type(net).__name__]
     return apply_recipe(net, recipe, data, output_dir, tokenizer=tokenizer, overwrite=overwrite,
                         measure_baseline=False, measure_memory=measure_memory, progress=progress, threads=threads)
 

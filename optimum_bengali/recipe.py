@@ -118,6 +118,23 @@ class Recipe:
             if step.produces_final and final_at is None:
                 final_at = i
 
+    def preflight(self, config: Any, tokenizer: Any, data: Any) -> None:
+        """Check every step against the model (its ``config`` and ``tokenizer``) and the ``data`` before any
+        weights load or any training starts; the first step that cannot run raises one :class:`ModelError` line
+        naming the step and the reason. ``config`` is not changed."""
+        import copy
+
+        from .errors import ModelError
+        from .state import ModelFacts
+
+        facts = ModelFacts(config=copy.deepcopy(config), tokenizer=tokenizer, data=data)
+        for i, step in enumerate(self.steps):
+            try:
+                step.preflight(facts)
+            except ModelError as exc:
+                raise ModelError(f"recipe {self.name!r}: step {i} ({step.type_name}) cannot run on this model: "
+                                 f"{exc}") from None
+
     def to_dict(self) -> Dict[str, Any]:
         """The resolved recipe (every setting, defaults included)."""
         return {"name": self.name, "description": self.description, "seed": self.seed,

@@ -13,6 +13,18 @@ from .errors import ModelError
 
 
 @dataclass
+class ModelFacts:
+    """What a recipe's steps are checked against before any weights load (:meth:`Step.preflight`): the model's
+    config (a copy, which each step's check changes as the step would change the model), its tokenizer, the
+    data, and the format the model would be saved in."""
+
+    config: Any
+    tokenizer: PreTrainedTokenizerBase
+    data: LabelledData
+    format: str = "pytorch"
+
+
+@dataclass
 class CompressionState:
     """What steps read and change. Steps replace ``model``/``tokenizer`` and append to ``report``."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Literal, Union
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .state import CompressionState
+    from .state import CompressionState, ModelFacts
 
 
 def setting(default: Any = dataclasses.MISSING, *, min: float | None = None, max: float | None = None,
@@ -177,6 +177,17 @@ class Step:
         out.update({k: v for k, v in dataclasses.asdict(self).items() if k not in skip})
         return out
 
+    # -- execution -----------------------------------------------------------------
+    def preflight(self, facts: "ModelFacts") -> None:
+        """Check, before any weights load, that this step can run on the model ``facts`` describes (its config,
+        tokenizer and data, as the earlier steps leave them); raise :class:`~optimum_bengali.errors.ModelError`
+        with the reason if not. A step that changes what later steps see (layer count, FFN width, format) changes
+        ``facts`` the same way. The base class accepts every model."""
+
+    def apply(self, state: "CompressionState") -> None:
+        """Transform ``state`` in place (its model, tokenizer, report). Every step type implements it."""
+        raise NotImplementedError(f"step {type(self).__name__} ({self.type_name!r}) does not implement apply(state)")
+
 
 def _defaults(cls: type) -> Dict[str, Any]:
     """Each field's default (its factory's value for list/dict defaults)."""
@@ -200,8 +211,3 @@ def only_for(choice: str, value: Any, fields_by_choice: Dict[Any, Any]) -> Dict[
                 owners = [repr(o) for o, ns in fields_by_choice.items() if name in ns]
                 out[name] = f"applies to {choice} {' or '.join(owners)}, not {value!r}"
     return out
-
-    # -- execution -----------------------------------------------------------------
-    def apply(self, state: "CompressionState") -> None:  # pragma: no cover - abstract
-        """Transform ``state`` in place (its model, tokenizer, report)."""
-        raise NotImplementedError

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Literal, Optional
 
 from ..errors import ModelError
+from ..formats.pruned_heads_modeling import HEADS_KEY
 from ..registry import register_step
 from ..steps import SettingError, Step, only_for, setting
 from ..training.trainer import step_training_settings, train_classifier
@@ -17,7 +19,7 @@ from .trainer import DistillationTrainer
 from .transfer import read_transfer_texts, with_teacher_rows
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..state import CompressionState
+    from ..state import CompressionState, ModelFacts
 
 
 def _set_attention(model, implementation: str) -> None:
@@ -99,6 +101,46 @@ class DistilStep(Step):
                                                "of unlabelled sentences, one per line")
         if self.transfer_max_rows is not None and self.transfer_set is None:
             raise SettingError("transfer_max_rows", "applies to a transfer_set; give one or drop it")
+
+    def preflight(self, facts: "ModelFacts") -> None:
+        """The student can be built from this teacher, and white-box terms can compare the two; ``facts.config``
+        becomes the student's shape."""
+        teacher = facts.config
+        n_teacher = teacher.num_hidden_layers
+        if self.student == "cut":
+            keep = self.copied_layers(n_teacher)
+            bad = [i for i in keep if not 0 <= i < n_teacher]
+            if bad:
+                raise ModelError(f"layers to keep must be in 0..{n_teacher - 1} (the teacher has {n_teacher}), "
+                                 f"got {keep}")
+            student = copy.deepcopy(teacher)
+            student.num_hidden_layers = len(keep)
+            heads = getattr(teacher, HEADS_KEY, None)
+            if heads:
+                setattr(student, HEADS_KEY, [heads[i] for i in keep])
+        elif self.student == "config":
+            student = copy.deepcopy(teacher)
+            student.num_hidden_layers = len(self.layers) if self.layers is not None else self.num_layers
+            for name in ("hidden_size", "num_attention_heads", "intermediate_size"):
+                if getattr(self, name) is not None:
+                    setattr(student, name, getattr(self, name))
+            if student.hidden_size % student.num_attention_heads:
+                raise ModelError(f"hidden_size {student.hidden_size} is not a multiple of num_attention_heads "
+                                 f"{student.num_attention_heads}")
+        else:
+            if self.mode == "white_box":
+                raise ModelError("white-box distillation needs the student to share the teacher's tokenizer; "
+                                 "use mode: black_box for a checkpoint student")
+            from ..modeling import load_config
+
+            student = load_config(self.checkpoint)
+        if self.mode == "white_box":
+            if self.hidden_weight > 0 and student.hidden_size != teacher.hidden_size:
+                raise ModelError(f"white-box hidden-state loss needs equal hidden sizes (student "
+                                 f"{student.hidden_size}, teacher {teacher.hidden_size}); set hidden_weight: 0 "
+                                 "(attention maps only) or use mode: black_box")
+            self.resolved_layer_map(n_teacher, student.num_hidden_layers)
+        facts.config = student
 
     def build_student(self, state: "CompressionState"):
         teacher = state.model

@@ -9,21 +9,28 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, Trainer
 
+from ..formats.pruned_heads_modeling import LAYOUTS, encoder_layers, get_path
 from .losses import attention_kl, hidden_mse, kd_loss, value_relation
 
 TEACHER_LOGITS = "extra_teacher_logits"
 
 
-def self_attentions(model: nn.Module) -> List[nn.Module]:
-    """The self-attention block of every layer, in layer order (BERT, ELECTRA, XLM-R and their pruned-heads
-    variants: a module with ``query``, ``key``, ``value`` and a ``dropout`` on the attention probabilities)."""
-    return [m for m in model.modules()
+def self_attentions(model: nn.Module) -> List[Tuple[nn.Module, nn.Linear]]:
+    """``(attention block, value projection)`` of every layer, in layer order: the block holds the head size and
+    the ``dropout`` on the attention probabilities. Architectures with a known layout (BERT, ELECTRA, XLM-R,
+    DeBERTa-v2, DistilBERT and their pruned-heads variants) are read through it; any other, as a module with
+    ``query``, ``key``, ``value`` and a ``dropout``."""
+    layout = LAYOUTS.get(getattr(getattr(model, "config", None), "model_type", None))
+    if layout is not None:
+        blocks = [get_path(layer, layout.attention) for layer in encoder_layers(model)]
+        return [(b, getattr(b, layout.value)) for b in blocks]
+    return [(m, m.value) for m in model.modules()
             if isinstance(getattr(m, "dropout", None), nn.Dropout) and all(hasattr(m, n) for n in ("query", "key", "value"))]
 
 
 def attention_dropouts(model: nn.Module) -> List[nn.Dropout]:
     """The dropout applied to the attention probabilities of every self-attention block."""
-    return [m.dropout for m in self_attentions(model)]
+    return [block.dropout for block, _ in self_attentions(model)]
 
 
 @contextmanager
@@ -34,10 +41,10 @@ def captured_values(model: nn.Module, layers: List[int]) -> Iterator[Dict[int, T
     captured: Dict[int, Tuple[torch.Tensor, int]] = {}
     handles = []
     for i in layers:
-        block = blocks[i]
+        block, value = blocks[i]
         size = int(getattr(block, "attention_head_size", 0)
                    or model.config.hidden_size // model.config.num_attention_heads)
-        handles.append(block.value.register_forward_hook(
+        handles.append(value.register_forward_hook(
             lambda _m, _inp, out, i=i, size=size: captured.__setitem__(i, (out, size))))
     try:
         yield captured

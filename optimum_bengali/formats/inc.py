@@ -101,7 +101,8 @@ class IncInt8ModelForSequenceClassification:
         folder = Path(folder)
         spec = json.loads((folder / INC_FILE).read_text(encoding="utf-8"))
         graph = load(str(folder))
-        model = IncInt8Classifier(graph, AutoConfig.from_pretrained(str(folder)), spec["inputs"]).eval()
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+        model = IncInt8Classifier(graph, config, spec["inputs"]).eval()
         model.source = str(folder)
         return model.compile_graph() if compile else model
 

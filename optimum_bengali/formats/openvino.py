@@ -32,6 +32,7 @@ def save_openvino(model: Any, folder: Union[str, Path]) -> None:
     runs as it was measured."""
     folder = Path(folder)
     model.save_pretrained(folder)
+    _drop_auto_map(folder)
     settings: dict = {}
     hint = (getattr(model, "ov_config", None) or {}).get("INFERENCE_PRECISION_HINT")
     if hint:
@@ -40,6 +41,15 @@ def save_openvino(model: Any, folder: Union[str, Path]) -> None:
         settings[STATIC_LENGTHS_KEY] = list(getattr(model, STATIC_LENGTHS_KEY))
     if settings:
         (folder / OPENVINO_RUNTIME_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
+
+
+def _drop_auto_map(folder: Path) -> None:
+    """An IR needs no modeling code: an ``auto_map`` copied from a PyTorch folder (a head-pruned student's
+    ``modeling_pruned_heads.py``) would name a file the folder does not hold."""
+    path = folder / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if config.pop("auto_map", None) is not None:
+        path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 OPENVINO = register_format(ModelFormat(

@@ -63,7 +63,7 @@ class PrunedHeadsModelForSequenceClassification:
 
     @classmethod
     def from_pretrained(cls, folder: Union[str, Path], **kwargs: Any) -> PreTrainedModel:
-        config = AutoConfig.from_pretrained(str(folder))
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
         config.auto_map = {}
         kwargs.pop("trust_remote_code", None)
         return pruned_heads_class(config).from_pretrained(str(folder), config=config, **kwargs)

@@ -29,14 +29,15 @@ def save_pytorch(model: PreTrainedModel, folder: Union[str, Path]) -> None:
     model.save_pretrained(folder, **kwargs)
 
 
-def load_pytorch(model: Union[str, Path], **kwargs: Any) -> PreTrainedModel:
+def load_pytorch(model: Union[str, Path], trust_remote_code: bool = False, **kwargs: Any) -> PreTrainedModel:
     """Any ``AutoModelForSequenceClassification`` folder or Hub id, after a one-line check of its config
-    and (for a folder) its weight files."""
-    check_sequence_classifier(load_config(model), str(model))
+    and (for a folder) its weight files. Code in the folder runs only with ``trust_remote_code=True``."""
+    check_sequence_classifier(load_config(model, trust_remote_code=trust_remote_code), str(model))
     path = Path(str(model))
     if path.is_dir() and not any((path / f).is_file() for f in WEIGHT_FILES):
         raise ModelError(f"model folder {str(model)!r} has no weights ({' or '.join(WEIGHT_FILES[::2])})")
-    return AutoModelForSequenceClassification.from_pretrained(str(model), **kwargs)
+    return AutoModelForSequenceClassification.from_pretrained(str(model), trust_remote_code=trust_remote_code,
+                                                              **kwargs)
 
 
 PYTORCH = register_format(ModelFormat(

@@ -46,7 +46,8 @@ class SparseCheckpointForSequenceClassification:
     def from_pretrained(cls, folder: Union[str, Path], *args: Any, config: Any = None,
                         **kwargs: Any) -> PreTrainedModel:
         folder = Path(folder)
-        config = copy.deepcopy(config) if config is not None else AutoConfig.from_pretrained(str(folder))
+        config = (copy.deepcopy(config) if config is not None
+                  else AutoConfig.from_pretrained(str(folder), trust_remote_code=False))
         config.auto_map = {}  # build the library's own class, not this loader again
         model = AutoModelForSequenceClassification.from_config(config)
         state = dense_state_dict(folder)

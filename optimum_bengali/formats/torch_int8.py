@@ -64,7 +64,7 @@ class TorchInt8ModelForSequenceClassification:
     def from_pretrained(cls, folder: Union[str, Path]) -> PreTrainedModel:
         folder = Path(folder)
         spec = json.loads((folder / TORCH_INT8_FILE).read_text(encoding="utf-8"))
-        config = AutoConfig.from_pretrained(str(folder))
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
         model = quantize_linear_int8(AutoModelForSequenceClassification.from_config(config))
         tensors = load_file(str(folder / WEIGHTS))
         modules = dict(model.named_modules())

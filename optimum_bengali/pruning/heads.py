@@ -3,7 +3,8 @@
 Importance as in Michel et al. 2019 ("Are Sixteen Heads Really Better than One?"): a gate ``xi_h = 1`` multiplies
 each head's output, and a head's importance is ``sum over batches |dL/dxi_h|``, the loss change its removal
 would cause to first order; scores are normalised per layer (L2) so that layers compare for a global choice.
-The gates are forward hooks on the attention modules (transformers 5 has no ``head_mask``).
+The gates are forward pre-hooks on the attention-output projections (transformers 5 has no ``head_mask``), whose
+input is the heads' concatenated output in every supported architecture (:data:`LAYOUTS`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from transformers import PreTrainedModel
 
 from ..errors import ModelError
 from ..formats.pruned_heads import pruned_heads_class
-from ..formats.pruned_heads_modeling import HEADS_KEY, encoder_layers
+from ..formats.pruned_heads_modeling import HEADS_KEY, encoder_layers, get_path, head_projections, layout_of
 
 
 def head_counts(model: nn.Module) -> List[int]:
     """Heads each encoder layer of ``model`` has now."""
-    return [layer.attention.self.num_attention_heads for layer in encoder_layers(model)]
+    layout = layout_of(model.config.model_type)
+    return [getattr(get_path(layer, layout.attention), layout.heads_attribute) for layer in encoder_layers(model)]
 
 
 def head_importance(model: PreTrainedModel, batches: Iterable[dict], method: str = "gradient") -> List[torch.Tensor]:
@@ -32,18 +34,20 @@ def head_importance(model: PreTrainedModel, batches: Iterable[dict], method: str
     the L1 norm of the head's query, key and value rows and attention-output columns.
     """
     layers = encoder_layers(model)
+    layout = layout_of(model.config.model_type)
+    counts = head_counts(model)
     if method == "magnitude":
         scores = []
-        for layer in layers:
-            att = layer.attention.self
-            d = att.attention_head_size
+        for layer, heads in zip(layers, counts):
+            d = get_path(layer, layout.attention).attention_head_size
             rows = sum(m.weight.detach().abs().reshape(-1, d, m.in_features).sum((1, 2))
-                       for m in (att.query, att.key, att.value))
-            cols = layer.attention.output.dense.weight.detach().abs().reshape(-1, att.num_attention_heads, d)
+                       for _, m in head_projections(layer, layout)[:3])  # query, key, value
+            cols = get_path(layer, layout.attention_output).weight.detach().abs().reshape(-1, heads, d)
             scores.append(rows + cols.sum((0, 2)))
     else:
-        gates = [torch.ones(layer.attention.self.num_attention_heads, requires_grad=True) for layer in layers]
-        hooks = [layer.attention.self.register_forward_hook(_gate(gate)) for layer, gate in zip(layers, gates)]
+        gates = [torch.ones(heads, requires_grad=True) for heads in counts]
+        hooks = [get_path(layer, layout.attention_output).register_forward_pre_hook(_gate(gate))
+                 for layer, gate in zip(layers, gates)]
         scores = [torch.zeros_like(g) for g in gates]
         was_training = model.training
         model.eval()  # no dropout: the scores are deterministic
@@ -63,11 +67,11 @@ def head_importance(model: PreTrainedModel, batches: Iterable[dict], method: str
 
 
 def _gate(gate: torch.Tensor) -> Callable:
-    def hook(module: nn.Module, inputs: tuple, output: tuple) -> tuple:
-        context = output[0]  # (batch, tokens, heads * head_size)
+    def hook(module: nn.Module, inputs: tuple) -> tuple:
+        context = inputs[0]  # (batch, tokens, heads * head_size): the input of the attention-output projection
         shape = context.shape
-        gated = (context.view(*shape[:-1], gate.numel(), -1) * gate.view(-1, 1).to(context.dtype)).view(shape)
-        return (gated, *output[1:])
+        gated = (context.reshape(*shape[:-1], gate.numel(), -1) * gate.view(-1, 1).to(context.dtype)).view(shape)
+        return (gated, *inputs[1:])
 
     return hook
 
@@ -96,24 +100,24 @@ def prune_heads(model: PreTrainedModel, keep: Sequence[Sequence[int]]) -> PreTra
     ``config.attention_heads_per_layer`` set; that class builds the smaller projections, so it trains, saves and
     reloads like any classifier."""
     layers = encoder_layers(model)
+    layout = layout_of(model.config.model_type)
     if len(keep) != len(layers):
         raise ModelError(f"head lists for {len(keep)} layers; the model has {len(layers)}")
     names = {id(module): name for name, module in model.named_modules()}
     # the state dict is sliced, not the modules: the result is a new (pruned-heads) class built from its config,
     # which transformers' prune_linear_layer (it replaces a Linear in place) cannot give
     state = model.state_dict()
-    for layer, heads in zip(layers, keep):
-        att = layer.attention.self
-        if not heads or any(not 0 <= h < att.num_attention_heads for h in heads):
-            raise ModelError(f"heads to keep must be 1..{att.num_attention_heads} indices in "
-                             f"0..{att.num_attention_heads - 1}, got {list(heads)}")
-        d = att.attention_head_size
+    for layer, heads, total in zip(layers, keep, head_counts(model)):
+        if not heads or any(not 0 <= h < total for h in heads):
+            raise ModelError(f"heads to keep must be 1..{total} indices in 0..{total - 1}, got {list(heads)}")
+        d = get_path(layer, layout.attention).attention_head_size
         index = torch.tensor([h * d + k for h in sorted(heads) for k in range(d)])
-        for module in (att.query, att.key, att.value):  # a head is a block of output rows ...
+        for _, module in head_projections(layer, layout):  # a head is a block of output rows ...
             for part in ("weight", "bias"):
-                key = f"{names[id(module)]}.{part}"
-                state[key] = state[key].index_select(0, index)
-        key = f"{names[id(layer.attention.output.dense)]}.weight"  # ... and of the output's input columns
+                if getattr(module, part) is not None:
+                    key = f"{names[id(module)]}.{part}"
+                    state[key] = state[key].index_select(0, index)
+        key = f"{names[id(get_path(layer, layout.attention_output))]}.weight"  # ... and of its input columns
         state[key] = state[key].index_select(1, index)
     config = copy.deepcopy(model.config)
     setattr(config, HEADS_KEY, [len(h) for h in keep])

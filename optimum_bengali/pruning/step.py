@@ -11,7 +11,7 @@ from ..steps import SettingError, Step, only_for, setting
 from .methods import PRUNING_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..state import CompressionState
+    from ..state import CompressionState, ModelFacts
 
 _ONLY = {"magnitude": ("sparsity", "schedule", "initial_sparsity", "update_every", "save"),
          "structured": ("ffn_keep", "heads_keep", "importance", "importance_samples", "recovery", "temperature",
@@ -79,6 +79,22 @@ class PruneStep(Step):
             raise SettingError("ffn_keep", "structured pruning with ffn_keep 1 and heads_keep 1 removes nothing")
         if self.initial_sparsity > self.sparsity:
             raise SettingError("initial_sparsity", f"must not exceed sparsity {self.sparsity}")
+
+    def preflight(self, facts: "ModelFacts") -> None:
+        """Structured pruning needs an architecture with a known layout (and, for heads, a pruned-heads class);
+        ``facts`` then hold the smaller FFN width and the pruned-heads format."""
+        if self.method != "structured":
+            return
+        from ..formats.pruned_heads import pruned_heads_class
+        from .structured import structured_layout
+
+        layout = structured_layout(facts.config)
+        if self.ffn_keep < 1:
+            width = getattr(facts.config, layout.ffn_size_key)
+            setattr(facts.config, layout.ffn_size_key, max(1, int(round(self.ffn_keep * width))))
+        if self.heads_keep < 1:
+            pruned_heads_class(facts.config)
+            facts.format = "pruned-heads"
 
     def apply(self, state: "CompressionState") -> None:
         state.torch_model("prune")

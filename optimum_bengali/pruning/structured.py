@@ -16,6 +16,7 @@ from torch import nn
 from transformers.pytorch_utils import prune_linear_layer
 
 from ..errors import ModelError
+from ..formats.pruned_heads_modeling import EncoderLayout, encoder_layers, get_path, layout_of, set_path
 from ..training.trainer import PaddingCollator, tokenize_split, train_classifier
 from .heads import head_counts, head_importance, heads_to_keep, prune_heads
 from .methods import PRUNING_METHODS
@@ -26,13 +27,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def ffn_pairs(model: nn.Module) -> List[Tuple[nn.Linear, nn.Linear]]:
-    """``(intermediate.dense, output.dense)`` of every encoder layer (BERT, ELECTRA, XLM-R, ...)."""
-    base = getattr(model, "base_model", model)
-    layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if layers is None:
-        raise ModelError(f"structured pruning supports BERT-family encoders (encoder.layer.N.intermediate); "
-                         f"{type(model).__name__} has no encoder.layer")
-    return [(layer.intermediate.dense, layer.output.dense) for layer in layers]
+    """``(FFN input, FFN output)`` Linear of every encoder layer (``intermediate.dense`` / ``output.dense`` in
+    BERT, ELECTRA, XLM-R, DeBERTa-v2; ``ffn.lin1`` / ``ffn.lin2`` in DistilBERT)."""
+    layout = structured_layout(model.config)
+    return [(get_path(layer, layout.ffn_in), get_path(layer, layout.ffn_out)) for layer in encoder_layers(model)]
+
+
+def structured_layout(config: Any) -> EncoderLayout:
+    """The layout of the config's architecture; a one-line :class:`ModelError` when it cannot be pruned."""
+    try:
+        return layout_of(config.model_type)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def importance_batches(state: "CompressionState", samples: int, max_length: int) -> List[Dict[str, Any]]:
@@ -66,11 +72,12 @@ def neuron_importance(model: nn.Module, state: "CompressionState", method: str, 
 
 def prune_ffn(model: nn.Module, keep: int, scores: List[torch.Tensor]) -> nn.Module:
     """Keep the ``keep`` highest-scoring FFN neurons in every layer (in place); updates the config."""
-    for (w_in, w_out), score, layer in zip(ffn_pairs(model), scores, model.base_model.encoder.layer):
+    layout = structured_layout(model.config)
+    for (w_in, w_out), score, layer in zip(ffn_pairs(model), scores, encoder_layers(model)):
         idx = torch.topk(score, keep).indices.sort().values
-        layer.intermediate.dense = prune_linear_layer(w_in, idx, dim=0)  # fewer output neurons
-        layer.output.dense = prune_linear_layer(w_out, idx, dim=1)  # fewer inputs
-    model.config.intermediate_size = keep
+        set_path(layer, layout.ffn_in, prune_linear_layer(w_in, idx, dim=0))  # fewer output neurons
+        set_path(layer, layout.ffn_out, prune_linear_layer(w_out, idx, dim=1))  # fewer inputs
+    setattr(model.config, layout.ffn_size_key, keep)
     return model
 
 
@@ -101,9 +108,10 @@ def run(step: "PruneStep", state: "CompressionState") -> None:
             if step.importance == "gradient" else []
         head_scores = head_importance(model, batches, step.importance)
     if ffn_scores is not None:
-        before = model.config.intermediate_size
+        size_key = structured_layout(model.config).ffn_size_key
+        before = getattr(model.config, size_key)
         prune_ffn(model, max(1, int(round(step.ffn_keep * before))), ffn_scores)
-        info.update(intermediate_size_before=before, intermediate_size_after=model.config.intermediate_size)
+        info.update(intermediate_size_before=before, intermediate_size_after=getattr(model.config, size_key))
     if head_scores is not None:
         info["heads_per_layer_before"] = head_counts(model)
         keep = heads_to_keep(head_scores, step.heads_keep, step.scope)

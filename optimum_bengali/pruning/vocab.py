@@ -1,8 +1,9 @@
 """The ``trim_vocab`` step: keep only the vocabulary rows a corpus uses; shrink the embedding matrix.
 
-Works on fast tokenizers with a WordPiece (BERT, BanglaBERT) or Unigram (XLM-R) model. Tokenization of
-the kept corpus is identical before and after, up to the id renumbering (removing pieces that a
-tokenizer never chose on a text cannot change what it chooses on that text).
+Works on fast tokenizers with a WordPiece (BERT, BanglaBERT), Unigram (XLM-R, mDeBERTa) or BPE (RoBERTa) model.
+Tokenization of the kept corpus is identical before and after, up to the id renumbering (removing pieces that a
+tokenizer never chose on a text cannot change what it chooses on that text). BPE also keeps every piece a kept
+piece is merged from, every one-symbol piece (so any text still encodes) and the merges between kept pieces.
 """
 
 from __future__ import annotations
@@ -56,24 +57,66 @@ def _remap_processor(node: Any, old2new: Dict[int, int]) -> Any:
     return node
 
 
-def trim_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, keep: List[int]
-                    ) -> Tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Keep vocabulary ids ``keep`` (sorted): a rewritten tokenizer and a model with those embedding rows."""
+#: tokenizer models (``tokenizer.json``'s ``model.type``) that vocabulary trimming supports
+TRIMMABLE = ("WordPiece", "Unigram", "BPE")
+
+
+def tokenizer_model_type(tokenizer: PreTrainedTokenizerBase) -> str:
+    """The ``tokenizers`` model of a fast tokenizer (``WordPiece``, ``Unigram``, ``BPE``, ...); a one-line
+    :class:`ModelError` when trimming cannot rewrite it."""
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError("vocabulary trimming needs a fast tokenizer (tokenizer.json)")
+    kind = json.loads(tokenizer.backend_tokenizer.to_str())["model"]["type"]
+    if kind not in TRIMMABLE:
+        raise ModelError(f"vocabulary trimming supports {', '.join(TRIMMABLE)} tokenizers, not {kind}")
+    return kind
+
+
+def _merge_pair(merge: Any) -> Tuple[str, str]:
+    a, b = merge.split(" ", 1) if isinstance(merge, str) else merge
+    return a, b
+
+
+def bpe_closure(bpe: Dict[str, Any], keep: Iterable[int]) -> List[int]:
+    """``keep`` plus what a BPE model needs to produce those pieces again: the pieces each is merged from
+    (recursively) and every one-symbol piece of the alphabet."""
+    vocab: Dict[str, int] = bpe["vocab"]
+    piece = {i: p for p, i in vocab.items()}
+    parts = {}
+    for merge in bpe.get("merges", []):
+        a, b = _merge_pair(merge)
+        parts.setdefault(a + b, (a, b))
+    kept = set(keep) | {i for p, i in vocab.items() if p not in parts}  # the alphabet: pieces no merge makes
+    todo = [piece[i] for i in kept if i in piece]
+    while todo:
+        for part in parts.get(todo.pop(), ()):
+            if part in vocab and vocab[part] not in kept:
+                kept.add(vocab[part])
+                todo.append(part)
+    return sorted(kept)
+
+
+def trim_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, keep: List[int]
+                    ) -> Tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Keep vocabulary ids ``keep`` (sorted; a BPE tokenizer keeps :func:`bpe_closure` of them): a rewritten
+    tokenizer and a model with those embedding rows."""
+    kind = tokenizer_model_type(tokenizer)
     spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    if kind == "BPE":
+        keep = bpe_closure(spec["model"], keep)
     old2new = {old: new for new, old in enumerate(keep)}
-    kind = spec["model"]["type"]
-    if kind == "WordPiece":
+    if kind in ("WordPiece", "BPE"):
         vocab = spec["model"]["vocab"]
         spec["model"]["vocab"] = {piece: old2new[i] for piece, i in vocab.items() if i in old2new}
+        if kind == "BPE":  # a merge stays when both parts and the result stay
+            kept_pieces = spec["model"]["vocab"]
+            spec["model"]["merges"] = [m for m in spec["model"].get("merges", [])
+                                       if all(p in kept_pieces for p in (*_merge_pair(m), "".join(_merge_pair(m))))]
     elif kind == "Unigram":
         vocab = spec["model"]["vocab"]
         spec["model"]["vocab"] = [vocab[i] for i in keep]
         if spec["model"].get("unk_id") is not None:
             spec["model"]["unk_id"] = old2new[spec["model"]["unk_id"]]
-    else:
-        raise ModelError(f"vocabulary trimming supports WordPiece and Unigram tokenizers, not {kind}")
     for added in spec.get("added_tokens", []):
         added["id"] = old2new[added["id"]]
     spec["post_processor"] = _remap_processor(spec.get("post_processor"), old2new)
@@ -81,7 +124,8 @@ def trim_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer.save_pretrained(tmp)
         Path(tmp, "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-        for slow in list(Path(tmp).glob("*.model")) + list(Path(tmp).glob("vocab.txt")):
+        for slow in [p for pattern in ("*.model", "vocab.txt", "vocab.json", "merges.txt")
+                     for p in Path(tmp).glob(pattern)]:
             slow.unlink()  # slow-tokenizer files would disagree with the trimmed vocabulary
         new_tok = AutoTokenizer.from_pretrained(tmp)
 
@@ -120,6 +164,9 @@ class TrimVocabStep(Step):
         if self.extra_corpus and not Path(self.extra_corpus).is_file():
             raise SettingError("extra_corpus", f"file {self.extra_corpus!r} does not exist")
 
+    def preflight(self, facts: Any) -> None:
+        tokenizer_model_type(facts.tokenizer)
+
     def apply(self, state: "CompressionState") -> None:
         model = state.torch_model("trim_vocab")
         texts: List[str] = [t for s in self.splits for t in state.data.texts(s)]
@@ -144,4 +191,4 @@ class TrimVocabStep(Step):
                               "text to extra_corpus to keep them", stacklevel=2)
         before = model.get_input_embeddings().weight.shape[0]
         state.model, state.tokenizer = trim_vocabulary(model, tok, keep)
-        state.note(vocab_before=before, vocab_after=len(keep), eval_pieces_dropped=dropped_uses)
+        state.note(vocab_before=before, vocab_after=state.model.config.vocab_size, eval_pieces_dropped=dropped_uses)

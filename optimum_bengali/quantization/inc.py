@@ -120,7 +120,8 @@ def quantize_classifier(model: PreTrainedModel, tokenizer: Any, mode: str, calib
     return tuned, example, used
 
 
-@QUANTIZATION_BACKENDS.register("inc", modes=("dynamic", "static", "autotune"))
+@QUANTIZATION_BACKENDS.register("inc", modes=("dynamic", "static", "autotune"), package="neural_compressor",
+                               extra="inc")
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
     """Run the INC mode of ``step``; the graph is written (INC's save needs the export's example inputs) to
     a work folder and loaded back from it, and the pipeline saves that in the inc format."""

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, List, Literal, Union
 
 from ..export.static_lengths import check_lengths_setting, use_static_lengths
+from ..errors import ModelError
 from ..registry import register_step
 from ..steps import SettingError, Step, only_for, setting
 from .backends import QUANTIZATION_BACKENDS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..state import CompressionState
+    from ..state import CompressionState, ModelFacts
 
 
 def calibration_texts(state: "CompressionState", num_samples: int) -> List[str]:
@@ -76,6 +77,15 @@ class QuantizeStep(Step):
     def calibration_texts(self, state: "CompressionState") -> List[str]:
         """``num_samples`` training sentences, drawn with the recipe seed."""
         return calibration_texts(state, self.num_samples)
+
+    def preflight(self, facts: "ModelFacts") -> None:
+        """The backend's library is installed."""
+        import importlib.util
+
+        info = QUANTIZATION_BACKENDS.info(self.backend)
+        if info.get("package") and importlib.util.find_spec(info["package"]) is None:
+            raise ModelError(f"backend {self.backend!r} needs {info['package']}: pip install "
+                             f"'optimum-bengali[{info['extra']}]'")
 
     def apply(self, state: "CompressionState") -> None:
         state.torch_model("quantize")

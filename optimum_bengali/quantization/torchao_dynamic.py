@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .step import QuantizeStep
 
 
-@QUANTIZATION_BACKENDS.register("torchao", modes=("dynamic",))
+@QUANTIZATION_BACKENDS.register("torchao", modes=("dynamic",), package="torchao", extra="torchao")
 def quantize(step: "QuantizeStep", state: "CompressionState") -> None:
     """Quantize every Linear in place and attach the ``TorchAoConfig`` that ``save_pretrained`` writes."""
     try:
