@@ -10,9 +10,7 @@ import argparse
 import copy
 import json
 import logging
-import signal
 import sys
-import threading
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple
 
 
@@ -282,11 +280,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    """SIGTERM ends a run like Ctrl-C: the same clean-up, the same exit code."""
-    raise KeyboardInterrupt
-
-
 def run_command(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run one parsed command the way both command lines do (``optimum-bengali`` and ``optimum-cli bengali``):
     an expected bad input ends in one ``error:`` line and exit code 2, Ctrl-C or SIGTERM in exit code 130."""
@@ -295,22 +288,42 @@ def run_command(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
     from transformers.utils import logging as hf_logging
 
     from .errors import OptimumBengaliError
+    from .interrupts import handle_signals
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars for every model load; training bars stay
 
-    main_thread = threading.current_thread() is threading.main_thread()  # signals can only be set there
-    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # `timeout`, schedulers
     try:
-        return run(args)
+        with handle_signals():  # Ctrl-C and SIGTERM (`timeout`, schedulers) alike, also inside native calls
+            return run(args)
     except (OptimumBengaliError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: temporary folders are already cleaned up
         print("interrupted", file=sys.stderr)
         return 130
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    except Exception as exc:  # noqa: BLE001 - only a full disk is turned into one line; the rest is raised
+        where = out_of_space(exc)
+        if where is None:
+            raise
+        print(f"error: no space left on the device{where}; free some space or choose another output folder "
+              "(nothing was replaced)", file=sys.stderr)
+        return 2
+
+
+def out_of_space(exc: BaseException) -> Optional[str]:
+    """`` (FILE)`` or ``""`` when ``exc`` (or an exception it was raised from) says the disk is full (ENOSPC,
+    also wrapped by torch or safetensors as a message), else None."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return f" ({exc.filename})" if exc.filename else ""
+        if "No space left on device" in str(exc):
+            return ""
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import re
 import shutil
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
@@ -25,6 +25,7 @@ from .errors import ModelError, OutputError
 from .evaluation import measure_saved_model
 from .formats import FORMATS, load_model, model_format
 from .formats.pytorch import save_pytorch
+from .interrupts import deferred
 from .modeling import (check_sequence_classifier, has_default_labels, is_int8_torch, load_config, load_tokenizer,
                        output_labels, parameter_counts, unk_rate)
 from .normalization import save_normalization
@@ -371,7 +372,9 @@ def run_steps(recipe: Recipe, state: CompressionState, main: bool = True) -> Non
         if FORMATS[state.format].trainable:  # a PyTorch model steps may still train (quantization comes last)
             state.counts = parameter_counts(state.model)
         state.report.append({"step": i, "type": step.type_name})
-        step.apply(state)
+        # a step that converts the model runs native code (OpenVINO, NNCF) that an interrupt must not unwind
+        with (deferred() if step.produces_final else nullcontext()):
+            step.apply(state)
         state.note(seconds=round(time.perf_counter() - t0, 2))
 
 

@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+import re
+
 import yaml
 
 from .errors import RecipeError
@@ -19,6 +21,21 @@ from .registry import registered_steps
 from .steps import SettingError, Step
 
 _TOP_LEVEL = {"name", "description", "seed", "steps"}
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, also reading numbers in exponent form without a dot (``1e-5``, ``1e300``) as
+    numbers, as YAML 1.2 does (YAML 1.1, PyYAML's default, reads them as strings)."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def read_yaml(text: str) -> Any:
+    """Parse recipe YAML (safe: plain data only) with YAML 1.2's number forms."""
+    return yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def available_steps() -> Dict[str, type]:
@@ -84,7 +101,7 @@ class Recipe:
         """Load and validate a recipe YAML file."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = read_yaml(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise RecipeError(f"{path}: not valid YAML: {exc}") from None
         return cls.from_dict(data, source=str(path))
@@ -127,6 +144,7 @@ class Recipe:
         from .errors import ModelError
         from .state import ModelFacts
 
+        check_vocabulary(config, tokenizer, data.texts("train"))
         facts = ModelFacts(config=copy.deepcopy(config), tokenizer=tokenizer, data=data)
         for i, step in enumerate(self.steps):
             try:
@@ -147,6 +165,20 @@ class Recipe:
     def save(self, path: Union[str, Path]) -> None:
         """Write :meth:`to_yaml` to ``path``."""
         Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+
+def check_vocabulary(config: Any, tokenizer: Any, texts: List[str]) -> None:
+    """A :class:`ModelError` when the tokenizer gives ids the model's embedding has no row for (a tokenizer saved
+    from another model): every training step would fail on the first such sentence."""
+    from .errors import ModelError
+
+    rows = getattr(config, "vocab_size", None)
+    if not rows:
+        return
+    top = max((max(ids, default=-1) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]), default=-1)
+    if top >= rows:
+        raise ModelError(f"the tokenizer gives id {top} but the model's embedding has {rows} rows: the tokenizer "
+                         "belongs to another model; save the model's own tokenizer beside it")
 
 
 def _shipped() -> Dict[str, Path]:

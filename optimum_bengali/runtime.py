@@ -9,11 +9,14 @@ model, and the settings actually in effect read back from the runtime for every 
 from __future__ import annotations
 
 import json
+import logging
 import numbers
 import os
 import platform
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
+
+logger = logging.getLogger(__name__)
 
 #: file in an OpenVINO output folder with the ``ov_config`` it should be compiled with
 OPENVINO_RUNTIME_FILE = "openvino_runtime.json"
@@ -28,7 +31,8 @@ _threads: Optional[int] = None
 def set_threads(threads: Optional[int]) -> int:
     """Use ``threads`` compute threads in PyTorch and in every OpenVINO model loaded afterwards.
 
-    ``None`` or 0 means every core of this machine. Returns the number in effect.
+    ``None`` or 0 means every core of this machine; more threads than cores are capped at the core count (with
+    a warning: more would only make the threads wait for each other). Returns the number in effect.
     """
     import torch
 
@@ -37,7 +41,10 @@ def set_threads(threads: Optional[int]) -> int:
     global _threads
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 0):
         raise RunSettingError(f"threads must be a whole number >= 0 (0 or None: every core), got {threads!r}")
-    n = threads or (os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    if threads and threads > cores:
+        logger.warning("threads %d is more than this machine's %d cores: using %d", threads, cores, cores)
+    n = min(threads or cores, cores)
     torch.set_num_threads(n)
     _threads = n
     return n

@@ -7,12 +7,17 @@ A step is a dataclass: its fields are its settings. Field metadata may carry ``m
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Literal, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     from .state import CompressionState, ModelFacts
+
+
+#: the most epochs a training setting takes (more is a typo, or a number that would overflow the trainer)
+MAX_EPOCHS = 1000
 
 
 def setting(default: Any = dataclasses.MISSING, *, min: float | None = None, max: float | None = None,
@@ -79,6 +84,8 @@ def coerce(value: Any, hint: Any) -> Any:
         return {coerce(a, k): coerce(b, v) for a, b in value.items()}
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise TypeError(f"expected a finite number, got {value!r}")
             return float(value)
         raise TypeError(f"expected a number, got {value!r}")
     if hint is int:

@@ -38,15 +38,37 @@ def test_jsonl_folder_and_custom_columns(tmp_path):
     assert loaded.label_names == ["joy", "sadness"] and loaded.labels("test") == [0, 1]
 
 
-def test_csv_and_json_keep_empty_and_na_looking_texts_as_text(tmp_path):
-    """Empty fields and words pandas reads as missing ("NA", "null") stay text; a JSON array of records loads."""
-    (tmp_path / "train.csv").write_text('text,label\n"",joy\nNA,sadness\nnull,joy\n', encoding="utf-8")
+def test_csv_and_json_keep_na_looking_texts_and_drop_empty_ones_with_a_count(tmp_path, caplog):
+    """Words pandas reads as missing ("NA", "null") stay text; empty texts (nothing to learn from or to score)
+    are dropped with a warning naming the file, the count and the rows; a JSON array of records loads."""
+    (tmp_path / "train.csv").write_text('text,label\n"",joy\nNA,sadness\nnull,joy\n"  ",sadness\n',
+                                        encoding="utf-8")
     (tmp_path / "val.tsv").write_text("text\tlabel\nNA\tjoy\n", encoding="utf-8")
     (tmp_path / "test.json").write_text('[{"text": "খুব খুশি", "label": "joy"}, {"text": "", "label": "sadness"}]',
                                         encoding="utf-8")
-    loaded = load_data(tmp_path)
-    assert loaded.texts("train") == ["", "NA", "null"] and loaded.texts("validation") == ["NA"]
-    assert loaded.texts("test") == ["খুব খুশি", ""] and loaded.labels("test") == [0, 1]
+    with caplog.at_level("WARNING"):
+        loaded = load_data(tmp_path)
+    assert loaded.texts("train") == ["NA", "null"] and loaded.labels("train") == [1, 0]
+    assert loaded.texts("validation") == ["NA"]
+    assert loaded.texts("test") == ["খুব খুশি"] and loaded.labels("test") == [0]
+    assert f"{tmp_path / 'train.csv'}: 2 rows with empty 'text' dropped (row 1, 4); the train split keeps 2 rows" \
+        in caplog.text
+    assert f"{tmp_path / 'test.json'}: 1 rows with empty 'text' dropped (row 2)" in caplog.text
+
+
+def test_a_missing_or_null_label_is_one_line_naming_the_row(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"text": "খুশি", "label": "joy"}\n{"text": "খারাপ", "label": null}\n',
+                                          encoding="utf-8")
+    for split in ("val", "test"):
+        (tmp_path / f"{split}.csv").write_text("text,label\nখুশি,joy\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.jsonl: row 2 has no 'label' value \(missing or null\)"):
+        load_data(tmp_path)
+
+
+def test_a_utf8_byte_order_mark_is_read_as_utf8(tmp_path):
+    for split in ("train", "val", "test"):
+        (tmp_path / f"{split}.csv").write_bytes("text,label\nখুশি,joy\n".encode("utf-8-sig"))
+    assert load_data(tmp_path).texts("test") == ["খুশি"]
 
 
 def test_unreadable_file_is_one_line(tmp_path):

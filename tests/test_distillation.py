@@ -227,6 +227,21 @@ def test_teacher_logits_cache_hit_and_invalidation(tiny_teacher, data, tmp_path)
     np.testing.assert_array_equal(again[0][0], first)
 
 
+def test_a_teacher_with_other_weights_does_not_reuse_the_cached_logits(tiny_teacher, data, tmp_path):
+    """Same config, tokenizer and texts; one weight changed: a new entry, with that teacher's own logits."""
+    from optimum_bengali.evaluation import predict_logits
+
+    teacher, tok = tiny_teacher
+    texts = data.texts("train")[:24]
+    first, _ = cached_teacher_logits(teacher, tok, texts, "fp", cache_dir=tmp_path, progress=False)
+    with torch.no_grad():
+        teacher.classifier.bias += 1.0
+    second, hit = cached_teacher_logits(teacher, tok, texts, "fp", cache_dir=tmp_path, progress=False)
+    assert hit is False and len(list(tmp_path.glob("*.npy"))) == 2
+    np.testing.assert_allclose(second, predict_logits(teacher, tok, texts), atol=1e-5)
+    np.testing.assert_allclose(second - first, 1.0, atol=1e-4)
+
+
 def _recipe(mode, **extra):
     step = {"type": "distil", "num_layers": 2, "mode": mode, "max_steps": 12, "batch_size": 8,
             "learning_rate": 1e-3, **extra}

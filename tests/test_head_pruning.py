@@ -161,3 +161,12 @@ def test_shipped_bengali_fast_prunes_a_distilled_student_then_quantizes(varied_t
     assert prune["intermediate_size_after"] == teacher.intermediate_size // 2
     assert result.metrics["format"] == "openvino"
     assert result.metrics["runtime"]["static_lengths"] == [16, 32, 48, 64, 96, 128]
+
+
+def test_global_scope_keeps_the_highest_scored_heads_across_layers():
+    """By hand: every layer keeps its best head (0.9 in layer 0, 0.8 in layer 1); the third of the three kept
+    heads (half of six, rounded) is the best of the rest over both layers, 0.5 in layer 0, not 0.3 or 0.1."""
+    scores = [torch.tensor([0.9, 0.1, 0.5]), torch.tensor([0.2, 0.8, 0.3])]
+    assert heads_to_keep(scores, 0.5, "global") == [[0, 2], [1]]
+    assert heads_to_keep(scores, 0.5, "local") == [[0, 2], [1, 2]]  # round(1.5) = 2 per layer: the two best
+    assert heads_to_keep(scores, 0.17, "global") == [[0], [1]]  # one head in all: still one per layer

@@ -230,3 +230,96 @@ def test_digit_string_labels_sort_as_numbers_and_classlabel_names_are_kept():
     assert data.label_names == ["sad", "happy"] and data.labels("test") == [1, 0]
     # mapped by name onto a model that orders them the other way
     assert load_data(dd, label_names=["happy", "sad"]).labels("test") == [0, 1]
+
+
+def _placeholder_teacher(tiny_teacher_dir, folder):
+    """The tiny teacher with its label names replaced by ``LABEL_0..LABEL_5`` (its outputs stay as they are)."""
+    import json
+    import shutil
+
+    shutil.copytree(tiny_teacher_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    names = [config["id2label"][str(i)] for i in range(6)]
+    config["id2label"] = {str(i): f"LABEL_{i}" for i in range(6)}
+    config["label2id"] = {f"LABEL_{i}": i for i in range(6)}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder, names
+
+
+def test_placeholder_labels_take_the_order_the_user_gives(tiny_teacher_dir, small_data, tmp_path):
+    """Output i gets the i-th given name, whatever the data's own order; each test sentence's gold label is
+    mapped to it by name."""
+    import json
+
+    teacher, names = _placeholder_teacher(tiny_teacher_dir, tmp_path / "teacher")
+    given = [names[i] for i in (3, 0, 5, 1, 4, 2)]
+    with pytest.raises(ModelError, match=r"names its outputs only LABEL_0..LABEL_5, so which output is which"):
+        apply_recipe(teacher, "quant-dynamic-int8", small_data, tmp_path / "refused", progress=False)
+    result = apply_recipe(teacher, "quant-dynamic-int8", small_data, tmp_path / "out", labels=given,
+                          progress=False, measure_memory=False, measure_baseline=False)
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert [saved["id2label"][str(i)] for i in range(6)] == given
+    report = json.loads((tmp_path / "out" / "compression_report.json").read_text())
+    assert report["labels"] == given and "the labels given in output order" in report["labels_from"]
+    gold = [given.index(name) for name in pd_labels(small_data / "test.csv")]
+    assert len(result.predictions) == len(gold)
+    correct = sum(p == g for p, g in zip(result.predictions, gold))
+    assert result.metrics["accuracy"] == pytest.approx(correct / len(gold))
+
+
+def pd_labels(path):
+    import pandas as pd
+
+    return list(pd.read_csv(path).label)
+
+
+def test_placeholder_labels_with_integer_data_labels_are_output_i_is_label_i(tiny_teacher_dir, small_data,
+                                                                             tmp_path):
+    import json
+
+    import pandas as pd
+
+    teacher, names = _placeholder_teacher(tiny_teacher_dir, tmp_path / "teacher")
+    data = tmp_path / "ints"
+    data.mkdir()
+    for split in ("train", "val", "test"):
+        df = pd.read_csv(small_data / f"{split}.csv")
+        df.assign(label=[names.index(v) for v in df.label]).to_csv(data / f"{split}.csv", index=False)
+    apply_recipe(teacher, "quant-dynamic-int8", data, tmp_path / "out", progress=False, measure_memory=False,
+                 measure_baseline=False)
+    report = json.loads((tmp_path / "out" / "compression_report.json").read_text())
+    assert report["labels"] == [str(i) for i in range(6)] and "output i is label i" in report["labels_from"]
+
+
+def test_labels_given_must_agree_with_a_model_that_names_its_outputs(tiny_teacher_dir, small_data, tmp_path):
+    from optimum_bengali.modeling import load_config
+
+    names = [load_config(tiny_teacher_dir).id2label[i] for i in range(6)]
+    with pytest.raises(ModelError, match=r"names its outputs anger, .* \(config id2label\) but the labels given"):
+        apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, tmp_path / "o", labels=names[::-1],
+                     progress=False)
+    with pytest.raises(ModelError, match="name one label twice"):
+        apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, tmp_path / "o", labels=names[:5] + names[:1],
+                     progress=False)
+
+
+def test_compare_by_hand():
+    """Speedup is the input model's time over the compressed one's; size ratios likewise; quality in points."""
+    from optimum_bengali.pipeline import compare
+
+    base = {"latency_bs1": {"steady_p50_ms": 10.0, "end_to_end_p50_ms": 12.0},
+            "latency_bs8": {"steady_p50_ms": 40.0, "end_to_end_p50_ms": 50.0},
+            "bytes_on_disk": 400, "weight_bytes": 300, "parameters": 1000,
+            "accuracy": 0.5, "macro_f1": 0.4, "weighted_f1": 0.45}
+    model = {"latency_bs1": {"steady_p50_ms": 2.0, "end_to_end_p50_ms": 4.0},
+             "latency_bs8": {"steady_p50_ms": 5.0, "end_to_end_p50_ms": 10.0},
+             "bytes_on_disk": 100, "weight_bytes": 75, "parameters": 500,
+             "accuracy": 0.52, "macro_f1": 0.37, "weighted_f1": 0.45}
+    out = compare(base, model)
+    assert out["speedup_bs1"] == pytest.approx(5.0) and out["speedup_bs8"] == pytest.approx(8.0)
+    assert out["end_to_end_speedup_bs1"] == pytest.approx(3.0) and out["end_to_end_speedup_bs8"] == pytest.approx(5.0)
+    assert out["bytes_on_disk_ratio"] == pytest.approx(4.0) and out["weight_bytes_ratio"] == pytest.approx(4.0)
+    assert out["parameters_ratio"] == pytest.approx(2.0)
+    assert out["accuracy_change_points"] == pytest.approx(2.0)
+    assert out["macro_f1_change_points"] == pytest.approx(-3.0)
+    assert out["weighted_f1_change_points"] == pytest.approx(0.0)

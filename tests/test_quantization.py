@@ -333,3 +333,27 @@ def test_static_lengths_are_saved_and_give_the_dynamic_logits(tiny_teacher_dir, 
                                              "static_lengths": [16]}]})
     with pytest.raises(ValueError, match="positive"):
         load_recipe({"name": "x", "steps": [{"type": "quantize", "static_lengths": [0, 16]}]})
+
+
+def test_static_int8_calibrates_on_training_sentences_only(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
+    """The calibration set is ``num_samples`` training sentences drawn with the recipe seed: never a test or
+    validation one (those only report)."""
+    import random
+
+    from optimum_bengali.data import load_data
+    from optimum_bengali.quantization import openvino as ov_backend
+
+    seen = []
+    encoded = ov_backend._encoded
+
+    def spy(tokenizer, texts, *args, **kwargs):
+        seen.append(list(texts))
+        return encoded(tokenizer, texts, *args, **kwargs)
+
+    monkeypatch.setattr(ov_backend, "_encoded", spy)
+    recipe = {"name": "s", "seed": 7, "steps": [{"type": "quantize", "backend": "openvino", "num_samples": 16}]}
+    apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "o", progress=False, measure_memory=False,
+                 measure_baseline=False, max_latency_batches=1)
+    data = load_data(small_data)
+    assert seen == [random.Random(7).sample(data.texts("train"), 16)]
+    assert not set(seen[0]) & (set(data.texts("test")) | set(data.texts("validation")))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Dict, List, Literal, Optional
 from ..errors import ModelError
 from ..formats.pruned_heads_modeling import HEADS_KEY
 from ..registry import register_step
-from ..steps import SettingError, Step, only_for, setting
+from ..steps import MAX_EPOCHS, SettingError, Step, only_for, setting
 from ..training.trainer import step_training_settings, train_classifier
 from .augment import with_augmented_train
 from .cache import cached_teacher_logits
@@ -66,7 +66,7 @@ class DistilStep(Step):
     hidden_weight: float = setting(1.0, min=0)
     attention_weight: float = setting(1.0, min=0)
     value_weight: float = setting(0.0, min=0, help="weight of the MiniLM value-relation KL (white_box)")
-    epochs: float = setting(3.0, min=0, min_exclusive=True)
+    epochs: float = setting(3.0, min=0, min_exclusive=True, max=MAX_EPOCHS)
     learning_rate: float = setting(5e-5, min=0, min_exclusive=True)
     batch_size: int = setting(16, min=1)
     max_length: int = setting(128, min=8)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Union
 
+from safetensors import SafetensorError
 from transformers import PreTrainedModel
 
+from ..errors import ModelError, OptimumBengaliError
 from ..modeling import check_sequence_classifier
 from . import inc, openvino, pruned_heads, pytorch, sparse, torch_int8, torchao  # noqa: F401  (each registers its format)
 from .registry import FORMATS, ModelFormat, register_format
@@ -33,7 +35,16 @@ def load_model(model: Union[str, Path, PreTrainedModel], **kwargs: Any) -> Any:
     if isinstance(model, PreTrainedModel):
         check_sequence_classifier(model.config, type(model).__name__)
         return model
-    return FORMATS[model_format(model)].load(model, **kwargs)
+    fmt = model_format(model)
+    try:
+        return FORMATS[fmt].load(model, **kwargs)
+    except OptimumBengaliError:
+        raise
+    except (OSError, RuntimeError, ValueError, SafetensorError) as exc:  # truncated weights, a damaged IR, ...
+        lines = [line for line in str(exc).splitlines() if line.strip()]  # OpenVINO's own reason comes last
+        raise ModelError(f"cannot load {str(model)!r} ({fmt} format): {type(exc).__name__}: "
+                         f"{lines[-1].strip() if lines else ''}; its files may be damaged or incomplete: copy or "
+                         "save the model again") from None
 
 
 def loader_of(fmt: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Union
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
 from ..errors import ModelError
-from .pruned_heads_modeling import HEADS_KEY, PRUNED_HEADS_CLASSES
+from .pruned_heads_modeling import HEADS_KEY, PRUNED_HEADS_CLASSES, EncoderLayout, layout_of
 from .pytorch import save_pytorch
 from .registry import ModelFormat, register_format
 
@@ -38,6 +38,15 @@ def pruned_heads_class(model_or_config: Any) -> type:
         names = ", ".join(sorted(c.__name__ for c in PRUNED_HEADS_CLASSES))
         raise ModelError(f"attention-head pruning supports {names}; the model is {config.model_type!r}")
     return PRUNED_HEADS_CLASSES[plain]
+
+
+def structured_layout(config: Any) -> EncoderLayout:
+    """The layout of the config's architecture (where its heads and FFN neurons are); a one-line
+    :class:`ModelError` when structured pruning cannot change it (an unknown architecture, ALBERT)."""
+    try:
+        return layout_of(config.model_type)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def save_pruned_heads(model: PreTrainedModel, folder: Union[str, Path]) -> None:

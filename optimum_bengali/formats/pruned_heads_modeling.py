@@ -12,19 +12,23 @@ folder with nothing but torch and transformers installed.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, Sequence, Tuple, Type
 
 from torch import nn
 from transformers import (
     BertForSequenceClassification,
-    DebertaV2ForSequenceClassification,
     DistilBertForSequenceClassification,
     ElectraForSequenceClassification,
     PreTrainedModel,
     RobertaForSequenceClassification,
     XLMRobertaForSequenceClassification,
 )
+
+with warnings.catch_warnings():  # transformers' DeBERTa-v2 module uses torch.jit.script, which torch 2.10+ flags
+    warnings.simplefilter("ignore", FutureWarning)
+    from transformers import DebertaV2ForSequenceClassification
 
 HEADS_KEY = "attention_heads_per_layer"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, Literal, Optional
 
 from ..registry import register_step
-from ..steps import SettingError, Step, only_for, setting
+from ..steps import MAX_EPOCHS, SettingError, Step, only_for, setting
 from .methods import PRUNING_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +53,7 @@ class PruneStep(Step):
     alpha: float = setting(0.5, min=0, max=1, help="weight of the soft (unpruned model) loss")
     importance: Literal["gradient", "magnitude"] = "gradient"
     importance_samples: int = setting(256, min=1)
-    epochs: float = setting(1.0, min=0, min_exclusive=True)
+    epochs: float = setting(1.0, min=0, min_exclusive=True, max=MAX_EPOCHS)
     learning_rate: float = setting(3e-5, min=0, min_exclusive=True)
     batch_size: int = setting(16, min=1)
     max_length: int = setting(128, min=8)
@@ -85,8 +85,7 @@ class PruneStep(Step):
         ``facts`` then hold the smaller FFN width and the pruned-heads format."""
         if self.method != "structured":
             return
-        from ..formats.pruned_heads import pruned_heads_class
-        from .structured import structured_layout
+        from ..formats.pruned_heads import pruned_heads_class, structured_layout
 
         layout = structured_layout(facts.config)
         if self.ffn_keep < 1:

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import prune_linear_layer
 
-from ..errors import ModelError
-from ..formats.pruned_heads_modeling import EncoderLayout, encoder_layers, get_path, layout_of, set_path
+from ..formats.pruned_heads import structured_layout
+from ..formats.pruned_heads_modeling import encoder_layers, get_path, set_path
 from ..training.trainer import PaddingCollator, tokenize_split, train_classifier
 from .heads import head_counts, head_importance, heads_to_keep, prune_heads
 from .methods import PRUNING_METHODS
@@ -31,14 +31,6 @@ def ffn_pairs(model: nn.Module) -> List[Tuple[nn.Linear, nn.Linear]]:
     BERT, ELECTRA, XLM-R, DeBERTa-v2; ``ffn.lin1`` / ``ffn.lin2`` in DistilBERT)."""
     layout = structured_layout(model.config)
     return [(get_path(layer, layout.ffn_in), get_path(layer, layout.ffn_out)) for layer in encoder_layers(model)]
-
-
-def structured_layout(config: Any) -> EncoderLayout:
-    """The layout of the config's architecture; a one-line :class:`ModelError` when it cannot be pruned."""
-    try:
-        return layout_of(config.model_type)
-    except ValueError as exc:
-        raise ModelError(str(exc)) from None
 
 
 def importance_batches(state: "CompressionState", samples: int, max_length: int) -> List[Dict[str, Any]]:

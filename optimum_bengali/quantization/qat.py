@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Union
 from ..distillation.cache import cached_teacher_logits
 from ..distillation.trainer import DistillationTrainer
 from ..export.static_lengths import check_lengths_setting, use_static_lengths
+from ..interrupts import deferred
 from ..registry import register_step
-from ..steps import Step, setting
+from ..steps import MAX_EPOCHS, Step, setting
 from ..training.trainer import step_training_settings, train_classifier
 from .openvino import compress_float_embeddings, float_embeddings, model_inputs
 from .step import calibration_texts
@@ -167,7 +168,7 @@ class QATStep(Step):
     trains = True
 
     num_samples: int = setting(300, min=1, help="calibration sentences drawn from the train split")
-    epochs: float = setting(1.0, min=0, min_exclusive=True)
+    epochs: float = setting(1.0, min=0, min_exclusive=True, max=MAX_EPOCHS)
     learning_rate: float = setting(1e-5, min=0, min_exclusive=True)
     batch_size: int = setting(16, min=1)
     temperature: float = setting(2.0, min=0, min_exclusive=True)
@@ -196,7 +197,8 @@ class QATStep(Step):
             extra, info["teacher_logits_cache_hit"] = {"teacher_logits": logits}, hit
         texts = calibration_texts(state, self.num_samples)
         t0 = time.perf_counter()
-        quantized = fake_quantize(model, state.tokenizer, texts, self.max_length)
+        with deferred():  # NNCF's calibration: native code an interrupt must not unwind
+            quantized = fake_quantize(model, state.tokenizer, texts, self.max_length)
         info["quantizers_shared"] = share_quantizers_of_one_tensor(
             quantized, _torch_inputs(quantized, state.tokenizer, texts[:8], self.max_length))
         info["calibration_seconds"] = round(time.perf_counter() - t0, 1)
@@ -207,8 +209,9 @@ class QATStep(Step):
                                    record=info, **step_training_settings(self, state))
         info["training_minutes"] = round((time.perf_counter() - t0) / 60, 2)
         out = state.work_dir / "openvino-qat"
-        ov_model = save_openvino(trained, state.tokenizer, padded_example(state.tokenizer, texts), self.max_length,
-                                 out)
+        with deferred():  # OpenVINO's conversion, likewise
+            ov_model = save_openvino(trained, state.tokenizer, padded_example(state.tokenizer, texts),
+                                     self.max_length, out)
         info["fake_quantize_ops"] = fake_quantize_ops(ov_model)
         state.model = OVModelForSequenceClassification.from_pretrained(str(out))
         state.format = "openvino"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Sequence
 
 from ..registry import register_step
-from ..steps import SettingError, Step, setting
+from ..steps import MAX_EPOCHS, SettingError, Step, setting
 from .trainer import BestWeights, balanced_class_weights, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +36,7 @@ class FinetuneStep(Step):
 
     trains = True
 
-    epochs: float = setting(3.0, min=0, min_exclusive=True)
+    epochs: float = setting(3.0, min=0, min_exclusive=True, max=MAX_EPOCHS)
     learning_rate: float = setting(5e-5, min=0, min_exclusive=True)
     batch_size: int = setting(16, min=1)
     max_length: int = setting(128, min=8)
@@ -47,7 +47,7 @@ class FinetuneStep(Step):
     class_weights: Optional[Literal["balanced"]] = None
     early_stopping_patience: Optional[int] = setting(None, min=1)
     learning_rate_candidates: Optional[List[float]] = None
-    trial_epochs: float = setting(1.0, min=0, min_exclusive=True)
+    trial_epochs: float = setting(1.0, min=0, min_exclusive=True, max=MAX_EPOCHS)
     seed: Optional[int] = None
 
     def check(self) -> None:
