@@ -49,6 +49,7 @@ def _readme_loader(folder):
     return getattr(importlib.import_module(module), name).from_pretrained(str(folder), **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["bengali-fast", "bengali-accurate"])
 @pytest.mark.parametrize("arch", MATRIX)
 def test_shipped_recipes_finish_or_are_refused_before_any_training(arch, recipe, zoo_dir, small_data, data,
@@ -79,6 +80,7 @@ def test_shipped_recipes_finish_or_are_refused_before_any_training(arch, recipe,
     assert "auto_map" not in (tmp_path / "out" / "config.json").read_text()  # an IR runs no modeling code
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["bert", "deberta-v2", "deberta-v2-own-pos-proj", "distilbert", "xlm-roberta"])
 def test_pruned_heads_compute_what_the_model_does_with_those_heads_silenced(arch, data, tiny_tokenizer, tmp_path):
     """Reference without the pruning code: a head whose value rows are zero contributes nothing."""
@@ -104,6 +106,7 @@ def test_pruned_heads_compute_what_the_model_does_with_those_heads_silenced(arch
     np.testing.assert_allclose(predict_logits(again, tok, texts), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["distilbert", "deberta-v2"])
 def test_ffn_pruning_of_other_layouts_keeps_the_chosen_neurons(arch, data, tiny_tokenizer, tmp_path):
     from transformers import AutoModelForSequenceClassification

@@ -241,6 +241,7 @@ def _one_line(capsys):
     return err[-1] if err else ""
 
 
+@pytest.mark.slow
 def test_damaged_weights_and_ir_are_one_line(tiny_teacher_dir, small_data, tmp_path, capsys):
     """A truncated safetensors file (a copy that stopped half-way) and a damaged OpenVINO IR."""
     trunc = tmp_path / "truncated"
@@ -297,6 +298,7 @@ def test_more_threads_than_cores_are_capped_with_a_warning(caplog):
         set_threads(before)
 
 
+@pytest.mark.slow
 def test_code_in_a_model_folder_never_runs_even_with_yes_on_stdin(bad, small_data):
     import subprocess
 

@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_table_and_plots(bemoc_dir, tmp_path):
     import run
 
@@ -192,6 +193,7 @@ def test_trial_recipes_are_found_by_name():
     assert run.recipe_source("no-such-recipe") == "no-such-recipe"  # left to load_recipe's error
 
 
+@pytest.mark.slow
 def test_profile_ops_sums_the_counters_at_the_shape_asked_for(tiny_ov_folder, tiny_teacher_dir, bemoc_dir, tmp_path):
     import profile_ops
 
@@ -213,6 +215,7 @@ def test_profile_ops_sums_the_counters_at_the_shape_asked_for(tiny_ov_folder, ti
         profile_ops.main([str(tiny_teacher_dir), "--data", str(bemoc_dir)])
 
 
+@pytest.mark.slow
 def test_runtime_options_f32_rows_run_in_f32(tiny_ov_folder, bemoc_dir, tmp_path):
     import runtime_options
 

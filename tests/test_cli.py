@@ -24,6 +24,7 @@ def test_recipes_show_prints_resolved_yaml(capsys):
     assert "type: distil" in text and "temperature: 2.0" in text and "max_steps: -1" in text
 
 
+@pytest.mark.slow
 def test_compress_then_evaluate(tiny_teacher_dir, small_data, tmp_path, capsys):
     out = tmp_path / "q"
     assert main(["compress", "--model", str(tiny_teacher_dir), "--recipe", "quant-dynamic-int8", "--data",
@@ -44,6 +45,7 @@ def test_bad_input_exits_2_with_a_message(tiny_teacher_dir, small_data, tmp_path
     assert code == 2 and "no column 'emotion'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_finetune_from_config(small_data, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
@@ -53,6 +55,7 @@ def test_finetune_from_config(small_data, tmp_path):
     assert model.config.id2label[0] == "anger"
 
 
+@pytest.mark.slow
 def test_optimum_cli_registration():
     from optimum.commands.register import register_bengali
 

@@ -129,6 +129,7 @@ def test_banglabert_normalizer():
     assert normalize_bengali("আমি  খুব খুশি", banglabert=True).split() == ["আমি", "খুব", "খুশি"]
 
 
+@pytest.mark.slow
 def test_saved_tokenizer_normalizes_raw_text_like_training(tiny_teacher_dir, bemoc_dir, small_data, tmp_path):
     """Raw text at serving time gets the tokens and logits of the NFKC text the model was trained on."""
     import json

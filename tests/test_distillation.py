@@ -272,6 +272,7 @@ def spy_kd_loss(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_black_box_student_trains_saves_and_reloads(varied_teacher_dir, small_data, tmp_path, monkeypatch):
     from transformers import AutoModelForSequenceClassification
 
@@ -335,6 +336,7 @@ def test_white_box_training_brings_the_student_to_the_teacher_maps(varied_teache
     assert after["attention"] < 0.7 * before["attention"], (before, after)
 
 
+@pytest.mark.slow
 def test_white_box_step_runs_and_layer_map_is_checked(tiny_teacher_dir, small_data, tmp_path):
     result = apply_recipe(tiny_teacher_dir, _recipe("white_box", max_steps=4), small_data, tmp_path / "wb",
                           measure_memory=False, measure_baseline=False, progress=False)
@@ -379,6 +381,7 @@ def test_augmented_rows_train_on_the_teacher_only():
     assert float(kd_loss(s, t, only_aug, T, a_)) == pytest.approx(a_ * soft, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_distil_with_augmentation_labels_extra_rows_by_teacher(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
     from optimum_bengali.distillation.losses import UNLABELLED
 
@@ -414,6 +417,7 @@ def test_transfer_set_is_read_normalized_deduplicated_and_sampled(tmp_path):
         read_transfer_texts(tmp_path / "empty.txt", "nfkc")
 
 
+@pytest.mark.slow
 def test_distil_on_a_transfer_set_trains_the_soft_terms_on_teacher_labelled_rows(varied_teacher_dir, small_data,
                                                                                  data, tmp_path, monkeypatch):
     from optimum_bengali import RecipeError, load_recipe

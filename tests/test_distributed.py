@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 RECIPE = """name: distil-2l-dynamic
 steps:
   - type: distil
@@ -35,6 +37,7 @@ def _recipe_and_runs(tmp_path, text):
     return recipe, runs
 
 
+@pytest.mark.slow
 def test_two_processes_give_one_output_like_one_process(varied_teacher_dir, small_data, tmp_path):
     recipe, runs = _recipe_and_runs(tmp_path, RECIPE)
     two = _compress(TORCHRUN, varied_teacher_dir, small_data, runs / "two", recipe, tmp_path / "cache2")
@@ -67,6 +70,7 @@ steps:
 """
 
 
+@pytest.mark.slow
 def test_quantization_aware_training_under_torchrun(varied_teacher_dir, small_data, tmp_path):
     """Both processes calibrate the same fake quantizers and train them together; the main process alone
     converts, measures and writes the OpenVINO int8 folder."""

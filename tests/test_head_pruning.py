@@ -88,6 +88,7 @@ def test_importance_ranks_a_head_that_matters_above_a_silenced_one(four_head_dir
     assert sum(len(k) for k in keep) == 3 and all(keep)  # every layer keeps at least one head
 
 
+@pytest.mark.slow
 def test_head_pruned_folder_loads_with_plain_transformers_in_a_process_without_this_package(four_head_dir, tmp_path):
     model = prune_heads(load_model(four_head_dir).eval(), [[1, 2], [0], [3]])
     save_pruned_heads(model, tmp_path / "p")
@@ -112,6 +113,7 @@ print("ok")
         AutoModelForSequenceClassification.from_pretrained(tmp_path / "p")
 
 
+@pytest.mark.slow
 def test_structured_step_prunes_heads_and_ffn_then_exports_to_openvino(four_head_dir, small_data, tmp_path):
     recipe = {"name": "h", "steps": [
         {"type": "prune", "method": "structured", "ffn_keep": 0.5, "heads_keep": 0.5, "scope": "global",
@@ -130,6 +132,7 @@ def test_structured_step_prunes_heads_and_ffn_then_exports_to_openvino(four_head
     assert ov.config.attention_heads_per_layer == step["heads_per_layer_after"]
 
 
+@pytest.mark.slow
 def test_head_pruned_pytorch_output_and_a_student_cut_from_it(four_head_dir, small_data, tmp_path):
     recipe = {"name": "hp", "steps": [
         {"type": "prune", "method": "structured", "ffn_keep": 1.0, "heads_keep": 0.5, "scope": "local",
@@ -144,6 +147,7 @@ def test_head_pruned_pytorch_output_and_a_student_cut_from_it(four_head_dir, sma
     assert "from_pretrained(\"path/or/repo-id\", trust_remote_code=True)" in (tmp_path / "hp" / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_shipped_bengali_fast_prunes_a_distilled_student_then_quantizes(varied_teacher_dir, small_data, tmp_path,
                                                                          shortened_recipe):
     """The shipped ``bengali-fast`` (shortened): trim, white-box distil, remove half the heads and half the FFN

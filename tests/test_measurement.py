@@ -100,6 +100,7 @@ def test_runtime_settings_are_read_back(tiny_teacher_dir):
         set_threads(before)
 
 
+@pytest.mark.slow
 def test_apply_recipe_threads_reach_pytorch_and_openvino_alike(tiny_teacher_dir, small_data, tmp_path):
     """``threads=`` from Python sets what ``--threads`` sets: the same count for the PyTorch baseline and the
     OpenVINO result (without it each runtime would pick its own)."""
@@ -118,6 +119,7 @@ def test_apply_recipe_threads_reach_pytorch_and_openvino_alike(tiny_teacher_dir,
         set_threads(before)
 
 
+@pytest.mark.slow
 def test_openvino_export_is_fp32_and_records_its_precision(tiny_teacher_dir, small_data, data, tmp_path):
     import json
 
@@ -142,6 +144,7 @@ def test_openvino_export_is_fp32_and_records_its_precision(tiny_teacher_dir, sma
     assert "ov_config={'INFERENCE_PRECISION_HINT': 'f32'}" in card
 
 
+@pytest.mark.slow
 def test_openvino_export_with_static_lengths_keeps_fp32_and_caps_compiled_copies(varied_teacher_dir, small_data,
                                                                                 data, tmp_path):
     import json

@@ -8,6 +8,7 @@ from huggingface_hub import ModelCard
 from optimum_bengali import ModelError, apply_recipe
 
 
+@pytest.mark.slow
 def test_output_folder_has_card_report_and_recipe(tiny_teacher_dir, small_data, tmp_path):
     out = tmp_path / "dyn"
     result = apply_recipe(tiny_teacher_dir, "quant-dynamic-int8", small_data, out, progress=False)
@@ -56,6 +57,7 @@ def test_existing_output_is_not_overwritten(tiny_teacher_dir, small_data, tmp_pa
     assert (out / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_no_half_written_folder(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
     from optimum_bengali.formats.torch_int8 import save_int8
     from optimum_bengali.quantization.step import QuantizeStep
@@ -70,6 +72,7 @@ def test_failed_run_leaves_no_half_written_folder(tiny_teacher_dir, small_data, 
     assert list(tmp_path.iterdir()) == [], "no output and no temporary folders may remain"
 
 
+@pytest.mark.slow
 def test_failure_after_training_keeps_the_model_and_the_old_output(tiny_teacher_dir, small_data, tmp_path,
                                                                    monkeypatch):
     from optimum_bengali import pipeline
@@ -149,6 +152,7 @@ def test_leftovers_of_a_killed_run_are_removed_and_a_live_runs_are_not(tiny_teac
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "out"]
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_run_like_ctrl_c(tiny_teacher_dir, small_data, tmp_path):
     import signal
     import subprocess
@@ -176,6 +180,7 @@ def test_sigterm_ends_a_run_like_ctrl_c(tiny_teacher_dir, small_data, tmp_path):
     assert list(run_dir.iterdir()) == [], "no output and no temporary folders may remain"
 
 
+@pytest.mark.slow
 def test_labels_follow_the_models_names_not_the_datas_order(tiny_teacher_dir, small_data, tmp_path):
     """A teacher whose labels are in another order than the data's sorted names keeps its own order."""
     import json
@@ -273,6 +278,7 @@ def pd_labels(path):
     return list(pd.read_csv(path).label)
 
 
+@pytest.mark.slow
 def test_placeholder_labels_with_integer_data_labels_are_output_i_is_label_i(tiny_teacher_dir, small_data,
                                                                              tmp_path):
     import json

@@ -48,6 +48,7 @@ def test_masks_survive_optimizer_steps(tiny_teacher):
     assert abs(measure_sparsity(model)["overall"] - 0.6) <= 0.01
 
 
+@pytest.mark.slow
 def test_gradual_pruning_step_reaches_target_and_reports(tiny_teacher_dir, small_data, tmp_path):
     recipe = {"name": "p", "steps": [{"type": "prune", "method": "magnitude", "sparsity": 0.7, "max_steps": 20,
                                       "update_every": 2, "batch_size": 8}]}
@@ -97,6 +98,7 @@ def test_structured_ffn_pruning_keeps_the_highest_scored_neurons(varied_teacher_
     np.testing.assert_allclose(predict_logits(model.eval(), tok, texts), predict_logits(again, tok, texts), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_structured_step_with_gradient_importance_drops_silent_neurons(varied_teacher_dir, small_data, data,
                                                                         tmp_path):
     """Neurons whose output weights are zero contribute nothing and get gradient importance 0: the step must
@@ -138,6 +140,7 @@ def test_vocabulary_trimming_keeps_corpus_tokenization_and_logits(tiny_teacher, 
     assert new_tok.tokenize("খুব") == ["খুব"]
 
 
+@pytest.mark.slow
 def test_trim_vocab_step_warns_with_counts(tiny_teacher_dir, small_data, tmp_path):
     from transformers import AutoTokenizer
 
@@ -210,6 +213,7 @@ def test_sparse_save_is_smaller_and_reloads_exactly(tiny_teacher, data, tmp_path
     assert dense - saved > 0.8 * dense_linear
 
 
+@pytest.mark.slow
 def test_sparse_folder_loads_with_plain_transformers_in_a_process_without_this_package(tiny_teacher, tmp_path):
     """The folder carries its own loader (``auto_map`` + ``modeling_sparse.py``, trust_remote_code)."""
     import subprocess
@@ -240,6 +244,7 @@ print("ok")
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_prune_step_with_sparse_save(tiny_teacher_dir, small_data, tmp_path):
     recipe = {"name": "sp", "steps": [{"type": "prune", "method": "magnitude", "sparsity": 0.7,
                                        "schedule": "oneshot", "max_steps": 0, "save": "sparse"}]}

@@ -36,6 +36,7 @@ def _tensors_quantized_twice(xml):
     return sum(n > 1 for n in sources.values())
 
 
+@pytest.mark.slow
 def test_fake_quantized_model_exports_int8_ops_that_track_it(varied_teacher_dir, data, tmp_path):
     from optimum.intel import OVModelForSequenceClassification
 
@@ -56,6 +57,7 @@ def test_fake_quantized_model_exports_int8_ops_that_track_it(varied_teacher_dir,
     assert_tracks(ir, q_torch, min_correlation=0.99, min_agreement=0.8)
 
 
+@pytest.mark.slow
 def test_qat_trains_the_quantizers_on_the_unquantized_models_logits(varied_teacher_dir, small_data, data,
                                                                     tmp_path, monkeypatch):
     from optimum.intel import OVModelForSequenceClassification
@@ -112,6 +114,7 @@ def test_qat_rejects_fields_it_does_not_have_or_bad_values(field, value):
     assert f"'{field}'" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_qat_composes_with_a_trimmed_distilled_head_pruned_student(varied_teacher_dir, small_data, data, tmp_path,
                                                                    monkeypatch):
     """QAT as the last step of a flagship-like recipe: its input is a student with a trimmed vocabulary, fewer
@@ -151,6 +154,7 @@ def test_qat_composes_with_a_trimmed_distilled_head_pruned_student(varied_teache
     assert _correlation(ir, trained) >= 0.99 and _agreement(ir, trained) >= 0.9
 
 
+@pytest.mark.slow
 def test_shipped_bengali_accurate_ends_in_qat_run_with_length_buckets(varied_teacher_dir, small_data, data,
                                                                       tmp_path, shortened_recipe):
     """The shipped ``bengali-accurate`` (shortened): trim, white-box distil, then QAT with static-shape length

@@ -49,6 +49,7 @@ def test_the_tracking_check_fails_a_constant_or_zero_model(varied_teacher_dir, d
             assert_tracks(fake, ref)
 
 
+@pytest.mark.slow
 def test_openvino_static_int8_folder_loads_and_matches_fp32(varied_teacher_dir, small_data, data, tmp_path):
     from optimum.intel import OVModelForSequenceClassification
 
@@ -78,6 +79,7 @@ def test_openvino_static_int8_folder_loads_and_matches_fp32(varied_teacher_dir, 
     assert runtime["precision"] == f"int8 MatMuls, {runtime['inference_precision']} rest"
 
 
+@pytest.mark.slow
 def test_openvino_weight_only(tiny_teacher_dir, small_data, data, tmp_path):
     recipe = {"name": "wo", "steps": [{"type": "quantize", "mode": "weight_only"}]}
     result = apply_recipe(tiny_teacher_dir, recipe, small_data, tmp_path / "wo", measure_memory=False,
@@ -91,6 +93,7 @@ def test_openvino_weight_only(tiny_teacher_dir, small_data, data, tmp_path):
     assert runtime["precision"] == f"int8 weights, {runtime['inference_precision']} compute"
 
 
+@pytest.mark.slow
 def test_torch_dynamic_int8_reloads_exactly(varied_teacher_dir, small_data, data, tmp_path):
     from optimum_bengali import TorchInt8ModelForSequenceClassification
     from optimum_bengali.formats.torch_int8 import quantize_linear_int8
@@ -109,6 +112,7 @@ def test_torch_dynamic_int8_reloads_exactly(varied_teacher_dir, small_data, data
     assert result.metrics["format"] == "torch-int8"
 
 
+@pytest.mark.slow
 def test_torchao_dynamic_int8_loads_with_plain_transformers(varied_teacher_dir, small_data, data, tmp_path):
     """The torchao backend's folder is an ordinary transformers folder: plain ``from_pretrained`` gives int8
     weights (torchao tensors) whose logits track FP32; the package knows it as compressed and refuses it as
@@ -140,6 +144,7 @@ def test_torchao_dynamic_int8_loads_with_plain_transformers(varied_teacher_dir, 
                      progress=False)
 
 
+@pytest.mark.slow
 def test_accuracy_controlled_quantization_respects_the_drop(varied_teacher_dir, small_data, tmp_path, monkeypatch):
     import nncf
 
@@ -179,6 +184,7 @@ def test_accuracy_controlled_quantization_respects_the_drop(varied_teacher_dir, 
     assert saved_ov_config(tmp_path / "ac")["INFERENCE_PRECISION_HINT"] == "f32"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("drop, compressed", [(0.01, True), (0.03, False)])
 def test_accuracy_control_compresses_embeddings_only_within_the_drop(tiny_teacher_dir, tmp_path, drop, compressed):
     from optimum_bengali.quantization.openvino import embeddings_compressed_within, export, float_embeddings
@@ -199,6 +205,7 @@ def test_accuracy_control_compresses_embeddings_only_within_the_drop(tiny_teache
     assert notes == ({} if compressed else {"embeddings_compressed": False, "embeddings_drop": drop})
 
 
+@pytest.mark.slow
 def test_openvino_static_with_a_tokenizer_without_token_type_ids(tiny_teacher_dir, small_data, data, tmp_path):
     """XLM-R / e5 tokenizers give no token_type_ids while their BERT encoder takes them."""
     from transformers import AutoTokenizer
@@ -217,6 +224,7 @@ def test_openvino_static_with_a_tokenizer_without_token_type_ids(tiny_teacher_di
     assert _agreement(q, _fp32_logits(tiny_teacher_dir, texts)) >= 0.85
 
 
+@pytest.mark.slow
 def test_static_int8_leaves_no_float_embedding_table(tiny_teacher_dir, small_data, tmp_path):
     import openvino as ov
 
@@ -232,6 +240,7 @@ def test_static_int8_leaves_no_float_embedding_table(tiny_teacher_dir, small_dat
     assert float_embeddings(compress_float_embeddings(exported)) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
 def test_inc_int8_reloads_and_matches_fp32(varied_teacher_dir, small_data, data, tmp_path, mode):
     pytest.importorskip("neural_compressor.torch.quantization")
@@ -272,6 +281,7 @@ def test_inc_int8_reloads_and_matches_fp32(varied_teacher_dir, small_data, data,
 
 @pytest.mark.parametrize("scores,expected", [((0.5, 0.5), "static"), ((0.0, 0.5), "dynamic")],
                          ids=["static-within-tolerance", "static-too-lossy"])
+@pytest.mark.slow
 def test_inc_autotune_keeps_the_first_config_within_the_tolerance(tiny_teacher_dir, small_data, tmp_path,
                                                                  monkeypatch, scores, expected):
     """autotune scores the FP32 graph (once for the tolerance, once inside INC), then static int8, then dynamic
@@ -297,6 +307,7 @@ def test_inc_autotune_keeps_the_first_config_within_the_tolerance(tiny_teacher_d
     assert all(n == len(val.texts("validation")) and labels == val.labels("validation") for n, labels in seen)
 
 
+@pytest.mark.slow
 def test_static_lengths_are_saved_and_give_the_dynamic_logits(tiny_teacher_dir, small_data, data, tmp_path):
     from optimum.intel import OVModelForSequenceClassification
 
@@ -335,6 +346,7 @@ def test_static_lengths_are_saved_and_give_the_dynamic_logits(tiny_teacher_dir, 
         load_recipe({"name": "x", "steps": [{"type": "quantize", "static_lengths": [0, 16]}]})
 
 
+@pytest.mark.slow
 def test_static_int8_calibrates_on_training_sentences_only(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
     """The calibration set is ``num_samples`` training sentences drawn with the recipe seed: never a test or
     validation one (those only report)."""

@@ -15,6 +15,7 @@ class Snapshots(TrainerCallback):
         self.weights.append({k: v.detach().clone() for k, v in model.state_dict().items()})
 
 
+@pytest.mark.slow
 def test_best_weights_are_restored_whole_when_the_best_epoch_is_not_the_last(tiny_teacher, small_data,
                                                                               monkeypatch, tmp_path):
     from optimum_bengali.data import load_data
@@ -63,6 +64,7 @@ def test_weighted_loss_counts_a_rare_class_more():
     assert weighted > plain
 
 
+@pytest.mark.slow
 def test_finetune_with_class_weights_and_trimmed_vocabulary(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
     import json
 
@@ -135,6 +137,7 @@ def test_saved_folders_use_standard_layernorm_names(tiny_teacher_dir, small_data
     assert not any(k.endswith(("LayerNorm.gamma", "LayerNorm.beta")) for k in keys)
 
 
+@pytest.mark.slow
 def test_learning_rate_is_chosen_by_measured_trials(tiny_teacher_dir, small_data, tmp_path, monkeypatch):
     import json
 
