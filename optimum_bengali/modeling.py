@@ -4,6 +4,7 @@ from a config. Saved folders of every format are loaded by :mod:`optimum_bengali
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -14,6 +15,8 @@ from transformers import (AutoConfig, AutoTokenizer, BertConfig, BertForSequence
 
 from .errors import ModelError
 from .paths import looks_like_local_path
+
+logger = logging.getLogger(__name__)
 
 #: Architectures that ``--from-config`` can build (shape only, random weights).
 CONFIG_SHAPES: Dict[str, Dict[str, int]] = {
@@ -68,7 +71,7 @@ def load_config(model: Union[str, Path], trust_remote_code: bool = False) -> Any
         if looks_local:
             raise ModelError(f"model {name!r} not found: no such folder, and it is not a Hub id (owner/name)")
     try:
-        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         if "trust_remote_code" in str(exc) and not trust_remote_code:
             raise ModelError(f"{name!r} needs its own code (an auto_map in config.json) to load; this package "
@@ -79,6 +82,10 @@ def load_config(model: Union[str, Path], trust_remote_code: bool = False) -> Any
         raise ModelError(f"cannot fetch {name!r} from the Hugging Face Hub (no such model, no access, or no "
                          "connection and not in the local cache); check the id and HF_TOKEN, or give a local "
                          "folder") from None
+    if trust_remote_code and getattr(config, "auto_map", None):
+        logger.warning("trust_remote_code: Python code from %s may run (its config's auto_map names %s)", name,
+                       ", ".join(sorted(set(str(v) for v in config.auto_map.values()))))
+    return config
 
 
 def check_sequence_classifier(config: Any, where: str) -> None:

@@ -307,3 +307,25 @@ def test_code_in_a_model_folder_never_runs_even_with_yes_on_stdin(bad, small_dat
                          capture_output=True, timeout=300)
     assert res.returncode == 2 and "needs its own code" in res.stderr.strip().splitlines()[-1]
     assert not (bad / "RAN").exists()
+
+
+def test_trust_remote_code_runs_the_folders_code_only_when_asked_and_says_so(tmp_path, caplog):
+    from optimum_bengali import ModelError
+    from optimum_bengali.modeling import load_config
+
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "my-bengali",
+                                                    "auto_map": {"AutoConfig": "configuration_my.MyConfig"}}))
+    (folder / "configuration_my.py").write_text(
+        f"open({str(tmp_path / 'RAN')!r}, 'w').write('ran')\n"
+        "from transformers import PretrainedConfig\n\n\n"
+        "class MyConfig(PretrainedConfig):\n    model_type = 'my-bengali'\n")
+    with pytest.raises(ModelError, match="needs its own code"):
+        load_config(folder)
+    assert not (tmp_path / "RAN").exists()
+    with caplog.at_level("WARNING"):
+        config = load_config(folder, trust_remote_code=True)
+    assert type(config).__name__ == "MyConfig" and (tmp_path / "RAN").exists()
+    assert f"trust_remote_code: Python code from {folder} may run (its config's auto_map names " \
+           "configuration_my.MyConfig)" in caplog.text
