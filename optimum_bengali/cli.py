@@ -220,8 +220,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
                      required_splits=(args.split,), normalization=_norm(args))
     attach_labels(config, data, args.model, args.labels is not None)  # before any weights load
     tokenizer = load_tokenizer(args.model, apply_normalization=False, trust_remote_code=trust)  # data normalized
-    model = load_model(args.model, **({"trust_remote_code": True} if trust and model_format(args.model) == "pytorch"
-                                      else {}))
+    # a plain transformers folder may carry code; the package's own formats load with its own classes
+    extra = {"trust_remote_code": True} if trust and model_format(args.model) == "pytorch" else {}
+    model = load_model(args.model, **extra)
     metrics = evaluate_model(model, tokenizer, data.texts(args.split), data.labels(args.split),
                              latency=not args.no_latency)
     print(json.dumps(metrics, indent=2))
