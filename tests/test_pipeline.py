@@ -329,3 +329,8 @@ def test_compare_by_hand():
     assert out["accuracy_change_points"] == pytest.approx(2.0)
     assert out["macro_f1_change_points"] == pytest.approx(-3.0)
     assert out["weighted_f1_change_points"] == pytest.approx(0.0)
+    # a figure only one side has (latency not timed, bytes not counted) gives no ratio
+    untimed = {k: v for k, v in model.items() if k not in ("latency_bs8", "weight_bytes")}
+    partial = compare({k: v for k, v in base.items() if k != "parameters"}, untimed)
+    assert "speedup_bs8" not in partial and "weight_bytes_ratio" not in partial and "parameters_ratio" not in partial
+    assert partial["speedup_bs1"] == pytest.approx(5.0) and partial["bytes_on_disk_ratio"] == pytest.approx(4.0)
