@@ -90,10 +90,6 @@ def split_files(folder: Path) -> Dict[str, Path]:
     return files
 
 
-def _read_folder(folder: Path) -> DatasetDict:
-    return DatasetDict({split: _read_file(path) for split, path in split_files(folder).items()})
-
-
 def check_utf8(path: Path) -> None:
     """A one-line :class:`DataError` naming the file when it is not UTF-8 text (UTF-16 with its byte-order
     mark, or a legacy code page such as cp1252), with the command that converts it."""
