@@ -10,6 +10,8 @@ import pytest
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+if os.environ.get("MUTANT_UNDER_TEST"):  # a mutmut run: each mutant's tests run in a forked child, where torch's
+    os.cpu_count = lambda: 1  # thread pool hangs once raised; "every core" (threads 0 or None) means one there
 
 ROOT = Path(__file__).resolve().parents[1]
 BEMOC = Path(os.environ.get("BEMOC_DIR", ROOT.parent / "shared" / "data" / "bemoc"))
