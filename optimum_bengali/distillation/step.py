@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Literal, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional
 
 from ..errors import ModelError
-from ..formats.pruned_heads_modeling import HEADS_KEY
 from ..registry import register_step
 from ..steps import MAX_EPOCHS, SettingError, Step, only_for, setting
 from ..training.trainer import step_training_settings, train_classifier
 from .augment import with_augmented_train
 from .cache import cached_teacher_logits
-from .student import checkpoint_student, config_student, cut_student, default_layers
+from .student import checkpoint_student, config_student, cut_config, cut_student, default_layers, shaped_config
 from .trainer import DistillationTrainer
 from .transfer import read_transfer_texts, with_teacher_rows
 
@@ -106,41 +104,30 @@ class DistilStep(Step):
         """The student can be built from this teacher, and white-box terms can compare the two; ``facts.config``
         becomes the student's shape."""
         teacher = facts.config
-        n_teacher = teacher.num_hidden_layers
         if self.student == "cut":
-            keep = self.copied_layers(n_teacher)
-            bad = [i for i in keep if not 0 <= i < n_teacher]
-            if bad:
-                raise ModelError(f"layers to keep must be in 0..{n_teacher - 1} (the teacher has {n_teacher}), "
-                                 f"got {keep}")
-            student = copy.deepcopy(teacher)
-            student.num_hidden_layers = len(keep)
-            heads = getattr(teacher, HEADS_KEY, None)
-            if heads:
-                setattr(student, HEADS_KEY, [heads[i] for i in keep])
+            student = cut_config(teacher, self.copied_layers(teacher.num_hidden_layers))
         elif self.student == "config":
-            student = copy.deepcopy(teacher)
-            student.num_hidden_layers = len(self.layers) if self.layers is not None else self.num_layers
-            for name in ("hidden_size", "num_attention_heads", "intermediate_size"):
-                if getattr(self, name) is not None:
-                    setattr(student, name, getattr(self, name))
-            if student.hidden_size % student.num_attention_heads:
-                raise ModelError(f"hidden_size {student.hidden_size} is not a multiple of num_attention_heads "
-                                 f"{student.num_attention_heads}")
+            n = len(self.layers) if self.layers is not None else self.num_layers
+            student = shaped_config(teacher, n, self.hidden_size, self.num_attention_heads, self.intermediate_size)
         else:
-            if self.mode == "white_box":
-                raise ModelError("white-box distillation needs the student to share the teacher's tokenizer; "
-                                 "use mode: black_box for a checkpoint student")
             from ..modeling import load_config
 
             student = load_config(self.checkpoint)
         if self.mode == "white_box":
-            if self.hidden_weight > 0 and student.hidden_size != teacher.hidden_size:
-                raise ModelError(f"white-box hidden-state loss needs equal hidden sizes (student "
-                                 f"{student.hidden_size}, teacher {teacher.hidden_size}); set hidden_weight: 0 "
-                                 "(attention maps only) or use mode: black_box")
-            self.resolved_layer_map(n_teacher, student.num_hidden_layers)
+            self.check_white_box(student, teacher, shares_tokenizer=self.student != "checkpoint")
         facts.config = student
+
+    def check_white_box(self, student: Any, teacher: Any, shares_tokenizer: bool) -> None:
+        """White-box terms compare the two models layer by layer: one tokenizer, equal hidden sizes (when the
+        hidden-state term is on) and a layer map inside both (``student``/``teacher``: their configs)."""
+        if not shares_tokenizer:
+            raise ModelError("white-box distillation needs the student to share the teacher's tokenizer; "
+                             "use mode: black_box for a student with its own tokenizer")
+        if self.hidden_weight > 0 and student.hidden_size != teacher.hidden_size:
+            raise ModelError(f"white-box hidden-state loss needs equal hidden sizes (student "
+                             f"{student.hidden_size}, teacher {teacher.hidden_size}); "
+                             "set hidden_weight: 0 (attention maps only) or use mode: black_box")
+        self.resolved_layer_map(teacher.num_hidden_layers, student.num_hidden_layers)
 
     def build_student(self, state: "CompressionState"):
         teacher = state.model
@@ -198,13 +185,7 @@ class DistilStep(Step):
             extra = {"teacher_logits": logits}
             info["teacher_logits_cache_hit"] = hit
         else:
-            if student_tok is not state.tokenizer:
-                raise ModelError("white-box distillation needs the student to share the teacher's tokenizer; "
-                                 "use mode: black_box for a student with its own tokenizer")
-            if self.hidden_weight > 0 and student.config.hidden_size != teacher.config.hidden_size:
-                raise ModelError(f"white-box hidden-state loss needs equal hidden sizes (student "
-                                 f"{student.config.hidden_size}, teacher {teacher.config.hidden_size}); "
-                                 "set hidden_weight: 0 (attention maps only) or use mode: black_box")
+            self.check_white_box(student.config, teacher.config, shares_tokenizer=student_tok is state.tokenizer)
             lm = self.resolved_layer_map(teacher.config.num_hidden_layers, student.config.num_hidden_layers)
             _set_attention(student, "eager")
             _set_attention(teacher, "eager")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
@@ -21,6 +21,22 @@ def default_layers(teacher_layers: int, student_layers: int) -> List[int]:
     return [i * teacher_layers // student_layers for i in range(student_layers)]
 
 
+def cut_config(teacher_config: Any, keep: Sequence[int]) -> Any:
+    """The config of a student made of the teacher layers ``keep`` (checked to exist); the teacher's is not
+    changed."""
+    n_teacher = teacher_config.num_hidden_layers
+    bad = [i for i in keep if not 0 <= i < n_teacher]
+    if bad or not keep:
+        raise ModelError(f"layers to keep must be in 0..{n_teacher - 1} (the teacher has {n_teacher}), "
+                         f"got {list(keep)}")
+    config = copy.deepcopy(teacher_config)
+    config.num_hidden_layers = len(keep)
+    heads = getattr(config, "attention_heads_per_layer", None)
+    if heads:  # a head-pruned teacher: the kept layers keep their head counts
+        config.attention_heads_per_layer = [heads[i] for i in keep]
+    return config
+
+
 def cut_student(teacher: PreTrainedModel, num_layers: Optional[int] = None,
                 layers: Optional[Sequence[int]] = None) -> PreTrainedModel:
     """A student with ``layers`` of the teacher (or ``num_layers`` evenly spaced ones).
@@ -29,15 +45,7 @@ def cut_student(teacher: PreTrainedModel, num_layers: Optional[int] = None,
     """
     n_teacher = teacher.config.num_hidden_layers
     keep = list(layers) if layers is not None else default_layers(n_teacher, num_layers or n_teacher // 2)
-    bad = [i for i in keep if not 0 <= i < n_teacher]
-    if bad or not keep:
-        raise ModelError(f"layers to keep must be in 0..{n_teacher - 1}, got {keep}")
-    config = copy.deepcopy(teacher.config)
-    config.num_hidden_layers = len(keep)
-    heads = getattr(config, "attention_heads_per_layer", None)
-    if heads:  # a head-pruned teacher: the kept layers keep their head counts
-        config.attention_heads_per_layer = [heads[i] for i in keep]
-    student = type(teacher)(config)
+    student = type(teacher)(cut_config(teacher.config, keep))
     new_index = {old: new for new, old in enumerate(keep)}
     state: Dict[str, torch.Tensor] = {}
     for key, value in teacher.state_dict().items():
@@ -60,7 +68,15 @@ def config_student(teacher: PreTrainedModel, num_layers: int, hidden_size: Optio
                    num_attention_heads: Optional[int], intermediate_size: Optional[int],
                    seed: int) -> PreTrainedModel:
     """A randomly initialised student of the teacher's architecture with smaller dimensions."""
-    config = copy.deepcopy(teacher.config)
+    config = shaped_config(teacher.config, num_layers, hidden_size, num_attention_heads, intermediate_size)
+    torch.manual_seed(seed)
+    return type(teacher)(config)
+
+
+def shaped_config(teacher_config: Any, num_layers: int, hidden_size: Optional[int],
+                  num_attention_heads: Optional[int], intermediate_size: Optional[int]) -> Any:
+    """The config of a ``config`` student: the teacher's with the given dimensions (checked to fit)."""
+    config = copy.deepcopy(teacher_config)
     config.num_hidden_layers = num_layers
     if getattr(config, "attention_heads_per_layer", None):
         config.attention_heads_per_layer = None  # a new model: every layer has num_attention_heads heads
@@ -71,8 +87,7 @@ def config_student(teacher: PreTrainedModel, num_layers: int, hidden_size: Optio
     if config.hidden_size % config.num_attention_heads:
         raise ModelError(f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
                          f"{config.num_attention_heads}")
-    torch.manual_seed(seed)
-    return type(teacher)(config)
+    return config
 
 
 def checkpoint_student(path: str, label_names: List[str]) -> PreTrainedModel:
