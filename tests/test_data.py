@@ -186,3 +186,26 @@ def test_package_loader_applies_the_recorded_banglabert_normalizer(tiny_teacher_
     assert load_tokenizer(folder, apply_normalization=False)(raw)["input_ids"] == plain(raw)["input_ids"]
     tok.save_pretrained(tmp_path / "again")  # still saves as its own class
     assert type(AutoTokenizer.from_pretrained(str(tmp_path / "again"))).__name__ == type(plain).__name__
+
+
+@pytest.mark.parametrize("missing,expected", [([1], "row 2 has no 'text' value (missing or null); give"),
+                                              ([1, 3], "row 2 has no 'text' value (missing or null) (and 1 more rows)"),
+                                              ([1, 2, 3], "(and 2 more rows)")])
+def test_missing_texts_are_counted_past_the_first(tmp_path, missing, expected):
+    rows = [{"text": "খুশি", "label": "joy"} for _ in range(4)]
+    for i in missing:
+        del rows[i]["text"]
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    for split in ("val", "test"):
+        (tmp_path / f"{split}.csv").write_text("text,label\nখুশি,joy\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_data(tmp_path)
+    assert expected in str(err.value)
+
+
+def test_big_endian_utf16_is_named_too(tmp_path):
+    for split in ("train", "val", "test"):
+        (tmp_path / f"{split}.csv").write_text("text,label\nখুশি,joy\n", encoding="utf-8")
+    (tmp_path / "test.csv").write_bytes("text,label\nখুশি,joy\n".encode("utf-16-be").join([b"\xfe\xff", b""]))
+    with pytest.raises(DataError, match=r"test.csv: the file is UTF-16, not UTF-8"):
+        load_data(tmp_path)
